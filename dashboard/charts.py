@@ -1,0 +1,104 @@
+"""Plotly figures for the dashboard and the offline report (no streamlit here)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from dashboard.tables import HIGHER_IS_BETTER, METRIC_LABELS, METRIC_SHORT, NOISE_LABELS
+
+
+def _name(names: dict[str, str], method: str) -> str:
+    return names.get(method, method)
+
+
+def grouped_bars(summary: pd.DataFrame, test_set: str, metric: str, names: dict[str, str],
+                 methods: list[str] | None = None) -> go.Figure:
+    """The post's chart, done right: mean error per noise kind and method, with 95% intervals."""
+    part = summary[summary["test_set"] == test_set]
+    methods = methods or list(dict.fromkeys(part["method"]))
+    fig = go.Figure()
+    for method in methods:
+        rows = part[part["method"] == method]
+        if rows.empty:
+            continue
+        mean = rows[f"{metric}_mean"].to_numpy(float)
+        low = rows.get(f"{metric}_ci_low", pd.Series(np.nan, index=rows.index)).to_numpy(float)
+        high = rows.get(f"{metric}_ci_high", pd.Series(np.nan, index=rows.index)).to_numpy(float)
+        has_ci = np.isfinite(low).any()
+        fig.add_bar(
+            name=_name(names, method),
+            x=[NOISE_LABELS.get(n, n) for n in rows["noise"]],
+            y=mean,
+            error_y=dict(type="data", symmetric=False, array=high - mean, arrayminus=mean - low, visible=True)
+            if has_ci else None,
+            hovertemplate=f"{_name(names, method)}<br>%{{x}}<br>{METRIC_SHORT[metric]} %{{y:.4f}}<extra></extra>",
+        )
+    fig.update_layout(
+        barmode="group",
+        yaxis_title=METRIC_LABELS[metric],
+        xaxis_title="Kind of noise",
+        legend_title="Method",
+        margin=dict(l=10, r=10, t=30, b=10),
+        height=420,
+    )
+    return fig
+
+
+def distribution(per_image: pd.DataFrame, metric: str, names: dict[str, str], kind: str) -> go.Figure:
+    """Per-image distribution of ``metric`` for each method: ``kind`` is histogram, box, violin or ecdf."""
+    fig = go.Figure()
+    for method, rows in per_image.groupby("method", sort=False):
+        values = rows[metric].replace([np.inf, -np.inf], np.nan).dropna().to_numpy(float)
+        label = _name(names, method)
+        if kind == "histogram":
+            fig.add_histogram(x=values, name=label, opacity=0.6, nbinsx=40)
+        elif kind == "box":
+            fig.add_box(y=values, name=label, boxmean=True)
+        elif kind == "violin":
+            fig.add_violin(y=values, name=label, box_visible=True, meanline_visible=True)
+        else:
+            xs = np.sort(values)
+            fig.add_scatter(x=xs, y=np.arange(1, len(xs) + 1) / max(len(xs), 1), mode="lines", name=label)
+    axis = METRIC_LABELS[metric]
+    if kind == "histogram":
+        fig.update_layout(barmode="overlay", xaxis_title=axis, yaxis_title="Number of faces")
+    elif kind == "ecdf":
+        fig.update_layout(xaxis_title=axis, yaxis_title="Share of faces at or below this value")
+    else:
+        fig.update_layout(yaxis_title=axis, showlegend=False)
+    fig.update_layout(margin=dict(l=10, r=10, t=30, b=10), height=420, legend_title="Method")
+    return fig
+
+
+def paired_histogram(diff: np.ndarray, metric: str, a: str, b: str) -> go.Figure:
+    """Histogram of per-face differences (a - b), with a line at zero."""
+    fig = go.Figure(go.Histogram(x=diff, nbinsx=40, name="faces"))
+    fig.add_vline(x=0, line_dash="dash")
+    better = "right" if HIGHER_IS_BETTER[metric] else "left"
+    fig.update_layout(
+        xaxis_title=f"{METRIC_SHORT[metric]} of {a} minus {b} (faces {better} of the line favour {a})",
+        yaxis_title="Number of faces",
+        margin=dict(l=10, r=10, t=30, b=10),
+        height=320,
+    )
+    return fig
+
+
+def training_curves(history: pd.DataFrame) -> go.Figure:
+    """Every numeric column of a checkpoint's history against the epoch."""
+    fig = go.Figure()
+    x = history["epoch"] if "epoch" in history else np.arange(1, len(history) + 1)
+    for column in history.columns:
+        if column == "epoch" or not pd.api.types.is_numeric_dtype(history[column]):
+            continue
+        fig.add_scatter(x=x, y=history[column], mode="lines+markers", name=column.replace("_", " "))
+    fig.update_layout(xaxis_title="Epoch (one pass over the training faces)", yaxis_title="Value",
+                      margin=dict(l=10, r=10, t=30, b=10), height=380, legend_title="Curve")
+    return fig
+
+
+def figure_html(fig: go.Figure) -> str:
+    """A stand-alone HTML file for one chart (plotly.js inlined, so it opens offline)."""
+    return fig.to_html(include_plotlyjs=True, full_html=True)

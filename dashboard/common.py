@@ -1,0 +1,301 @@
+"""Shared dashboard plumbing: where things are, cached loaders, face pictures, URL state, downloads.
+
+Heavy libraries (torch, plotly, the denoising registry) are imported inside functions so the first
+page appears quickly; torch is only loaded when a page actually needs a learned method.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import streamlit as st
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:  # `streamlit run dashboard/app.py` works without installing anything
+    sys.path.insert(0, str(REPO_ROOT))
+
+from dashboard import facesource  # noqa: E402
+from dashboard.images import png_bytes  # noqa: E402
+from dashboard.tables import NOISE_LABELS, TEST_SET_LABELS, Tables, read_tables  # noqa: E402
+
+# Learned methods' names and descriptions, known without importing torch.
+from denoising.models import LEARNED  # noqa: E402  (numpy only; torch loads with the first model)
+
+LEARNED_NAMES = {name: display for name, (display, _) in LEARNED.items()}
+LEARNED_DESCRIPTIONS = {name: description for name, (_, description) in LEARNED.items()}
+HOW_TO_TRAIN = (
+    "No trained neural networks found, so only the classical filters are shown. To add them, run "
+    "`python scripts/train.py --arch pix2pix --noise all --data .cache/faces` (and `--arch autoencoder`), "
+    "then reload this page."
+)
+FACE_SCALE = 6  # 28 px faces are shown 6x larger, pixel for pixel
+
+
+# ---------------------------------------------------------------- locations (env vars, with repo defaults)
+def checkpoint_dir() -> Path:
+    """Trained models: ``DENOISING_CHECKPOINT_DIR`` or ``<repo>/checkpoints``."""
+    return Path(os.environ.get("DENOISING_CHECKPOINT_DIR") or REPO_ROOT / "checkpoints")
+
+
+def tables_dir() -> Path:
+    """Result tables: ``DENOISING_TABLES_DIR`` or ``<checkpoints>/tables``."""
+    return Path(os.environ.get("DENOISING_TABLES_DIR") or checkpoint_dir() / "tables")
+
+
+def celeba_dir() -> str:
+    """CelebA folder from the sidebar setting, else ``DENOISING_CELEBA_DIR``, else empty."""
+    return (st.session_state.get("celeba_dir") or os.environ.get("DENOISING_CELEBA_DIR") or "").strip()
+
+
+# ---------------------------------------------------------------- cached data
+@st.cache_data(show_spinner=False)
+def _tables(folder: str, stamp: tuple) -> Tables:
+    return read_tables(Path(folder))
+
+
+def tables() -> Tables:
+    """The result tables, re-read only when a file in the folder changes."""
+    folder = tables_dir()
+    stamp = tuple(
+        (p.name, p.stat().st_mtime_ns) for p in sorted(folder.glob("*")) if p.is_file()
+    ) if folder.is_dir() else ()
+    return _tables(str(folder), stamp)
+
+
+@st.cache_resource(show_spinner=False)
+def classical() -> dict:
+    """The classical filters and the 'noisy' baseline (no torch)."""
+    from denoising.registry import classical_methods
+
+    return classical_methods()
+
+
+def has_checkpoints() -> bool:
+    """Whether any trained-model weights are in the checkpoint folder."""
+    folder = checkpoint_dir()
+    return folder.is_dir() and any(folder.glob("*.safetensors"))
+
+
+@st.cache_resource(show_spinner="Loading the trained models…")
+def _registry(folder: str) -> dict:
+    from denoising.registry import build_registry
+
+    return build_registry(Path(folder))
+
+
+def registry(learned: bool = True) -> dict:
+    """All methods; learned ones (torch) only when asked for and when checkpoints exist."""
+    if learned and has_checkpoints():
+        return _registry(str(checkpoint_dir()))
+    return classical()
+
+
+def method_names() -> dict[str, str]:
+    """Method name -> label for readers, without loading torch."""
+    names = dict(LEARNED_NAMES)
+    names.update({name: m.display_name for name, m in classical().items()})
+    return names
+
+
+@st.cache_data(show_spinner=False, max_entries=2048)
+def run_method(name: str, noisy: np.ndarray, noise_kind: str, folder: str) -> np.ndarray:
+    """One method on a small batch, cached so revisiting a face is instant."""
+    methods = _registry(folder) if name in LEARNED_NAMES else classical()
+    return np.asarray(methods[name](noisy, noise_kind), np.float32)
+
+
+def outputs_for(noisy: np.ndarray, noise_kind: str, methods: list[str]) -> dict[str, np.ndarray]:
+    """Outputs of several methods for the same noisy batch (methods without weights are skipped)."""
+    folder = str(checkpoint_dir())
+    available = registry(learned=any(m in LEARNED_NAMES for m in methods))
+    out = {}
+    for name in methods:
+        method = available.get(name)
+        if method is None or not method.available(noise_kind):
+            continue
+        out[name] = run_method(name, noisy, noise_kind, folder)
+    return out
+
+
+@st.cache_resource(show_spinner="Loading the built-in faces…")
+def lfw_bank(size: int) -> facesource.FaceBank:
+    return facesource.lfw_bank(size)
+
+
+@st.cache_resource(show_spinner="Preparing the CelebA test faces (only once)…")
+def _celeba_bank(folder: str, ids: tuple[str, ...], size: int) -> facesource.FaceBank:
+    return facesource.celeba_bank(Path(folder), list(ids), size, cache_root=facesource.dashboard_cache_dir())
+
+
+def face_size() -> int:
+    """Face size used in the tables (meta.json), 28 by default."""
+    meta = tables().meta
+    for key in ("size", "image_size", "face_size"):
+        if isinstance(meta.get(key), int):
+            return int(meta[key])
+    return 28
+
+
+def test_set_ids(test_set: str) -> list[str]:
+    per_image = tables().per_image
+    if per_image.empty:
+        return []
+    return list(dict.fromkeys(per_image.loc[per_image["test_set"] == test_set, "image_id"].astype(str)))
+
+
+def face_bank(test_set: str) -> tuple[facesource.FaceBank | None, str | None]:
+    """The faces of one test set, or (None, one line saying how to see them)."""
+    size = face_size()
+    if test_set == "lfw":
+        return lfw_bank(size), None
+    folder = celeba_dir()
+    if not folder:
+        return None, ("The CelebA faces themselves are not shown: set the environment variable "
+                      "`DENOISING_CELEBA_DIR=/path/to/celeba` or type the folder in the sidebar.")
+    ids = test_set_ids(test_set)
+    try:
+        return _celeba_bank(folder, tuple(ids), size), None
+    except facesource.FaceSourceError as error:
+        return None, str(error)
+
+
+def available_test_sets() -> list[str]:
+    """Test sets with results; the built-in faces always count (the Noise lab needs no tables)."""
+    names = tables().test_sets()
+    return names or ["lfw"]
+
+
+def test_set_label(name: str) -> str:
+    return TEST_SET_LABELS.get(name, name)
+
+
+def noise_label(kind: str) -> str:
+    return NOISE_LABELS.get(kind, kind)
+
+
+def regenerate_noisy(clean: np.ndarray, noise_params: str, seed: int) -> np.ndarray:
+    """The exact noisy input that was scored, rebuilt from the seed stored in the table."""
+    from denoising.noise import NoiseSpec
+
+    spec = NoiseSpec.from_json(noise_params)
+    return facesource.noisy_from_seed(clean, spec, int(seed))
+
+
+# ---------------------------------------------------------------- display helpers
+def show_faces(images: list[np.ndarray], captions: list[str], scale: int = FACE_SCALE) -> None:
+    """A row of faces, enlarged pixel for pixel, as lossless PNG."""
+    st.image([png_bytes(image, scale) for image in images], caption=captions, output_format="PNG")
+
+
+def init_param(name: str, key: str, default: Any, cast: Callable = str, valid: Callable[[Any], bool] | None = None) -> None:
+    """Seed a widget's value from the page URL (``?name=...``) the first time the page runs."""
+    current = st.session_state.get(key, None)
+    if key in st.session_state and (valid is None or valid(current)):
+        return
+    value = default
+    raw = st.query_params.get(name)
+    if raw is not None:
+        try:
+            candidate = cast(raw)
+            if valid is None or valid(candidate):
+                value = candidate
+        except (TypeError, ValueError):
+            pass
+    st.session_state[key] = value
+
+
+def publish(**params: Any) -> None:
+    """Write the page's selections into the URL so a copied link opens the same view."""
+    for name, value in params.items():
+        text = str(value)
+        if st.query_params.get(name) != text:
+            st.query_params[name] = text
+
+
+def csv_download(frame, file_name: str, key: str, label: str = "Download this table (CSV)") -> None:
+    st.download_button(label, data=lambda: frame.to_csv(index=False), file_name=file_name, mime="text/csv",
+                       key=key, on_click="ignore")
+
+
+def chart(fig, file_name: str, key: str) -> None:
+    """A plotly chart with a download button for a stand-alone HTML copy (opens offline)."""
+    from dashboard.charts import figure_html
+
+    st.plotly_chart(fig, key=f"{key}_chart")
+    st.download_button("Download this chart (HTML, opens offline)", data=lambda: figure_html(fig),
+                       file_name=file_name, mime="text/html", key=f"{key}_dl", on_click="ignore")
+
+
+def sidebar() -> None:
+    """Settings shared by every page."""
+    with st.sidebar:
+        st.text_input(
+            "CelebA folder (optional)",
+            key="celeba_dir",
+            value=os.environ.get("DENOISING_CELEBA_DIR", ""),
+            help="The folder holding img_align_celeba/ (and list_eval_partition.txt). Leave empty to use only the "
+                 "built-in faces. Same as the DENOISING_CELEBA_DIR environment variable.",
+        )
+        folder = celeba_dir()
+        if folder and not Path(folder).is_dir():
+            st.warning(f"The CelebA folder {folder} does not exist; showing the built-in faces only.")
+        if tables().empty:
+            st.info("No result tables found yet; run `python scripts/evaluate.py` to make them.")
+
+
+def table_row(test_set: str, image_id: str, noise: str):
+    """The first per-image row for one face and noise kind (holds the noise parameters and seed)."""
+    per_image = tables().per_image
+    rows = per_image[(per_image["test_set"] == test_set) & (per_image["image_id"] == image_id)
+                     & (per_image["noise"] == noise)]
+    return None if rows.empty else rows.iloc[0]
+
+
+def face_case(bank, test_set: str, image_id: str, noise: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """(clean, noisy) for one face, with the noisy input rebuilt exactly as it was scored."""
+    row = table_row(test_set, image_id, noise)
+    if row is None or bank is None or image_id not in bank:
+        return None
+    clean = bank.get(image_id)
+    return clean, regenerate_noisy(clean, str(row["noise_params"]), int(row["noise_seed"]))
+
+
+def methods_in_table(test_set: str, noise: str) -> list[str]:
+    per_image = tables().per_image
+    part = per_image[(per_image["test_set"] == test_set) & (per_image["noise"] == noise)]
+    return list(dict.fromkeys(part["method"].astype(str)))
+
+
+def picture_rows(bank, test_set: str, image_ids: list[str], noise: str, methods: list[str]):
+    """Per face: [(caption, image)] for clean, noisy and every method (skipping methods without weights)."""
+    names = method_names()
+    wanted = [m for m in methods if m != "noisy"]
+    if not has_checkpoints():
+        wanted = [m for m in wanted if m not in LEARNED_NAMES]
+    rows = []
+    for image_id in image_ids:
+        case = face_case(bank, test_set, image_id, noise)
+        if case is None:
+            continue
+        clean, noisy = case
+        outputs = outputs_for(noisy[None], noise, wanted)
+        cells = [("Original", clean), ("With noise", noisy)]
+        cells += [(names.get(m, m), out[0]) for m, out in outputs.items()]
+        rows.append((image_id, cells))
+    return rows
+
+
+def upload_to_face(data: bytes, size: int) -> tuple[np.ndarray | None, str | None]:
+    """Decode an uploaded photo into a face like the training faces, or return a message for the reader."""
+    from denoising.faces import FaceDataError, load_face_photo
+
+    try:
+        return np.asarray(load_face_photo(data, size), np.float32), None
+    except FaceDataError as error:
+        return None, f"That file could not be used: {error}"
+    except Exception as error:  # noqa: BLE001 - never show a traceback for a user's file
+        return None, f"That file could not be read as a photo ({type(error).__name__})."

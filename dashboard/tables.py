@@ -1,0 +1,204 @@
+"""Reading the precomputed result tables and turning them into plain-language findings.
+
+No streamlit here: the pages wrap these in ``st.cache_data``; tests call them directly.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+METRICS = ("mae", "psnr", "ssim")
+# Higher is better for PSNR and SSIM; lower is better for MAE.
+HIGHER_IS_BETTER = {"mae": False, "psnr": True, "ssim": True}
+METRIC_LABELS = {
+    "mae": "Average error (MAE, lower is better)",
+    "psnr": "Signal-to-noise (PSNR in dB, higher is better)",
+    "ssim": "Structural similarity (SSIM, higher is better)",
+}
+METRIC_SHORT = {"mae": "MAE", "psnr": "PSNR (dB)", "ssim": "SSIM"}
+TEST_SET_LABELS = {"celeba_test": "CelebA test faces", "lfw": "Built-in LFW faces (scikit-image)"}
+NOISE_LABELS = {
+    "gaussian": "Gaussian (grain)",
+    "poisson": "Poisson (low light)",
+    "salt_pepper": "Salt & pepper (specks)",
+    "speckle": "Speckle (multiplicative)",
+}
+
+
+@dataclass
+class Tables:
+    """Everything in the tables folder; empty frames when a file is missing."""
+
+    per_image: pd.DataFrame = field(default_factory=pd.DataFrame)
+    summary: pd.DataFrame = field(default_factory=pd.DataFrame)
+    timings: pd.DataFrame = field(default_factory=pd.DataFrame)
+    meta: dict = field(default_factory=dict)
+    folder: str = ""
+
+    @property
+    def empty(self) -> bool:
+        return self.per_image.empty and self.summary.empty
+
+    def test_sets(self) -> list[str]:
+        frame = self.summary if not self.summary.empty else self.per_image
+        if frame.empty:
+            return []
+        names = list(dict.fromkeys(frame["test_set"].astype(str)))
+        # CelebA first: it is the post's data set.
+        return sorted(names, key=lambda name: (name != "celeba_test", name))
+
+
+def read_tables(folder: Path) -> Tables:
+    """Read per_image.csv, summary.csv, timings.csv and meta.json from ``folder`` (missing files -> empty)."""
+    folder = Path(folder)
+    tables = Tables(folder=str(folder))
+    per_image_path = folder / "per_image.csv"
+    if per_image_path.is_file():
+        tables.per_image = pd.read_csv(per_image_path, dtype={"image_id": str, "noise_params": str})
+    summary_path = folder / "summary.csv"
+    if summary_path.is_file():
+        tables.summary = pd.read_csv(summary_path)
+    elif not tables.per_image.empty:
+        tables.summary = simple_summary(tables.per_image)
+    timings_path = folder / "timings.csv"
+    if timings_path.is_file():
+        tables.timings = pd.read_csv(timings_path)
+    meta_path = folder / "meta.json"
+    if meta_path.is_file():
+        try:
+            tables.meta = json.loads(meta_path.read_text())
+        except (OSError, ValueError):
+            tables.meta = {}
+    return tables
+
+
+def simple_summary(per_image: pd.DataFrame) -> pd.DataFrame:
+    """Means, spreads and medians per test set x noise x method, when summary.csv is missing (no intervals)."""
+    groups = per_image.groupby(["test_set", "noise", "method"], sort=False)
+    out = groups.size().rename("n_images").to_frame()
+    for metric in METRICS:
+        finite = per_image.assign(**{metric: per_image[metric].replace([np.inf, -np.inf], np.nan)})
+        g = finite.groupby(["test_set", "noise", "method"], sort=False)[metric]
+        out[f"{metric}_mean"] = g.mean()
+        out[f"{metric}_std"] = g.std()
+        out[f"{metric}_median"] = g.median()
+        out[f"{metric}_ci_low"] = np.nan
+        out[f"{metric}_ci_high"] = np.nan
+    return out.reset_index()
+
+
+def headline_table(summary: pd.DataFrame, test_set: str, metric: str) -> pd.DataFrame:
+    """Noise kinds as rows, methods as columns, mean ``metric`` in the cells."""
+    part = summary[summary["test_set"] == test_set]
+    table = part.pivot_table(index="noise", columns="method", values=f"{metric}_mean", sort=False)
+    return table
+
+
+def best_method(row: pd.Series, metric: str) -> str | None:
+    """Best method in one row of the headline table, leaving out the 'noisy' input itself."""
+    values = row.drop(labels=["noisy"], errors="ignore").dropna()
+    if values.empty:
+        return None
+    return str(values.idxmax() if HIGHER_IS_BETTER[metric] else values.idxmin())
+
+
+def _mean(summary: pd.DataFrame, test_set: str, noise: str, method: str, metric: str = "mae") -> float | None:
+    rows = summary[(summary["test_set"] == test_set) & (summary["noise"] == noise) & (summary["method"] == method)]
+    if rows.empty or pd.isna(rows[f"{metric}_mean"].iloc[0]):
+        return None
+    return float(rows[f"{metric}_mean"].iloc[0])
+
+
+def findings(summary: pd.DataFrame, test_set: str, names: dict[str, str] | None = None) -> list[str]:
+    """A few plain sentences computed from the mean MAE table (never hand-written numbers).
+
+    Parameters
+    ----------
+    summary : summary table (``summary.csv``).
+    test_set : which test set to describe.
+    names : method name -> display name for readers.
+    """
+    names = names or {}
+    label = lambda m: names.get(m, m)  # noqa: E731
+    table = headline_table(summary, test_set, "mae")
+    sentences: list[str] = []
+    for noise, row in table.iterrows():
+        best = best_method(row, "mae")
+        if best is None:
+            continue
+        others = row.drop(labels=[best, "noisy"], errors="ignore").dropna().sort_values()
+        text = f"**{NOISE_LABELS.get(noise, noise)}**: {label(best)} has the lowest average error ({row[best]:.4f})"
+        if not others.empty:
+            runner = others.index[0]
+            gap = (others.iloc[0] - row[best]) / others.iloc[0] * 100 if others.iloc[0] else 0.0
+            text += f", {gap:.0f}% lower than the next best, {label(runner)} ({others.iloc[0]:.4f})"
+        noisy = row.get("noisy")
+        if noisy is not None and pd.notna(noisy) and noisy > 0:
+            text += f"; it removes {100 * (1 - row[best] / noisy):.0f}% of the error of the noisy photo"
+        sentences.append(text + ".")
+    # The post's two claims, checked against our numbers.
+    kinds = list(table.index)
+    ae_vs_filters = []
+    for noise in kinds:
+        ae = _mean(summary, test_set, noise, "autoencoder")
+        filters = [v for v in (_mean(summary, test_set, noise, m) for m in ("mean", "median")) if v is not None]
+        if ae is not None and filters:
+            ae_vs_filters.append(ae > min(filters))
+    if ae_vs_filters:
+        n_worse = sum(ae_vs_filters)
+        verdict = "holds" if n_worse == len(ae_vs_filters) else ("does not hold" if n_worse == 0 else "holds only in part")
+        sentences.append(
+            f"The post said the autoencoder had a higher error than the mean and median filters: this {verdict} here "
+            f"(higher on {n_worse} of {len(ae_vs_filters)} noise kinds)."
+        )
+    p2p_wins = []
+    for noise in kinds:
+        ae = _mean(summary, test_set, noise, "autoencoder")
+        p2p = _mean(summary, test_set, noise, "pix2pix")
+        if ae is not None and p2p is not None:
+            p2p_wins.append((noise, p2p < ae, (ae - p2p) / p2p * 100 if p2p else 0.0))
+    if p2p_wins:
+        n_wins = sum(w for _, w, _ in p2p_wins)
+        sp = [pct for noise, _, pct in p2p_wins if noise == "salt_pepper"]
+        text = (
+            f"The post said pix2pix beat the autoencoder on every noise kind: here it has the lower error on "
+            f"{n_wins} of {len(p2p_wins)}"
+        )
+        if sp:
+            text += f"; on salt & pepper the autoencoder's error is {sp[0]:+.0f}% relative to pix2pix (the post claimed 1200%)"
+        sentences.append(text + ".")
+    return sentences
+
+
+def paired(per_image: pd.DataFrame, test_set: str, noise: str, a: str, b: str, metric: str = "mae",
+           n_boot: int = 2000, seed: int = 0) -> dict | None:
+    """Compare methods ``a`` and ``b`` on the same faces.
+
+    Returns n, the share of faces where ``a`` is better, the mean difference (a - b) and its 95%
+    percentile-bootstrap interval, or None when the two have no faces in common.
+    """
+    part = per_image[(per_image["test_set"] == test_set) & (per_image["noise"] == noise)]
+    wide = part.pivot_table(index="image_id", columns="method", values=metric)
+    if a not in wide or b not in wide:
+        return None
+    both = wide[[a, b]].replace([np.inf, -np.inf], np.nan).dropna()
+    if both.empty:
+        return None
+    diff = (both[a] - both[b]).to_numpy(np.float64)
+    better = diff > 0 if HIGHER_IS_BETTER[metric] else diff < 0
+    rng = np.random.default_rng(seed)
+    boots = diff[rng.integers(0, len(diff), size=(n_boot, len(diff)))].mean(axis=1)
+    return {
+        "n": int(len(diff)),
+        "win_rate": float(better.mean()),
+        "ties": float((diff == 0).mean()),
+        "mean_diff": float(diff.mean()),
+        "ci_low": float(np.percentile(boots, 2.5)),
+        "ci_high": float(np.percentile(boots, 97.5)),
+        "diff": diff,
+    }

@@ -1,0 +1,98 @@
+"""Findings: the headline numbers, the post's chart done right, sentences from the numbers, example faces."""
+
+import streamlit as st
+
+from dashboard import common
+from dashboard.tables import METRIC_SHORT, METRICS, best_method, findings, headline_table
+
+st.title("What removes noise from small face photos best?")
+st.write("Each method got the same noisy test faces and was scored against the original photos. "
+         "Average error (MAE) is the main score: the lower, the closer to the original.")
+
+data = common.tables()
+names = common.method_names()
+if data.empty:
+    st.info("No results yet. Make them with `python scripts/evaluate.py`; meanwhile the Noise lab works on the "
+            "built-in faces.")
+    st.stop()
+
+test_sets = data.test_sets()
+common.init_param("set", "find_set", test_sets[0], valid=lambda v: v in test_sets)
+common.init_param("metric", "find_metric", "mae", valid=lambda v: v in METRICS)
+left, right = st.columns(2)
+test_set = left.selectbox("Test faces", test_sets, key="find_set", format_func=common.test_set_label)
+metric = right.radio("Score", METRICS, key="find_metric", format_func=METRIC_SHORT.get, horizontal=True)
+common.publish(set=test_set, metric=metric)
+
+table = headline_table(data.summary, test_set, metric)
+best = {noise: best_method(row, metric) for noise, row in table.iterrows()}
+shown = table.rename(columns=names, index=common.noise_label)
+shown.insert(0, "Best method", [names.get(best[n], best[n]) for n in table.index])
+shown.index.name = "Kind of noise"
+st.subheader(f"Mean {METRIC_SHORT[metric]} per method and kind of noise")
+st.dataframe(shown, column_config={c: st.column_config.NumberColumn(format="%.4f") for c in shown.columns[1:]})
+common.csv_download(data.summary[data.summary["test_set"] == test_set], f"summary-{test_set}.csv", "find_csv",
+                    "Download all summary numbers (CSV)")
+
+st.subheader("In plain words")
+sentences = findings(data.summary, test_set, names)
+for sentence in sentences:
+    st.markdown(f"- {sentence}")
+
+from dashboard.charts import grouped_bars  # noqa: E402  (plotly loads after the table is on screen)
+
+st.subheader("Mean score per kind of noise (bars show 95% confidence intervals)")
+fig = grouped_bars(data.summary, test_set, metric, names)
+common.chart(fig, f"chart-{metric}-{test_set}.html", "find_bars")
+
+st.subheader("Example faces")
+bank, how = common.face_bank(test_set)
+noises = list(table.index)
+common.init_param("noise", "find_noise", noises[0], valid=lambda v: v in noises)
+noise = st.selectbox("Kind of noise for the examples", noises, key="find_noise", format_func=common.noise_label)
+common.publish(noise=noise)
+grid_rows = []
+if bank is None:
+    st.info(how)
+else:
+    ids = [i for i in common.test_set_ids(test_set) if i in bank][:3]
+    in_table = common.methods_in_table(test_set, noise)
+    grid = st.empty()
+    # Classical filters first (fast, no torch); the neural networks' outputs fill in at the very end
+    # so the numbers above are on screen before the models load.
+    learned = [m for m in in_table if m in common.LEARNED_NAMES] if common.has_checkpoints() else []
+    grid_rows = common.picture_rows(bank, test_set, ids, noise, [m for m in in_table if m not in learned])
+
+
+    def draw(rows):
+        with grid.container():
+            for image_id, cells in rows:
+                common.show_faces([c[1] for c in cells], [c[0] for c in cells])
+            if not common.has_checkpoints():
+                st.caption(common.HOW_TO_TRAIN)
+
+
+    draw(grid_rows)
+
+
+def _report() -> str:
+    from dashboard.report import build_report, picture_grid_html
+
+    all_figs = [(f"Mean {METRIC_SHORT[m]} per kind of noise", grouped_bars(data.summary, test_set, m, names))
+                for m in METRICS]
+    tables = [(f"Mean {METRIC_SHORT[m]}", headline_table(data.summary, test_set, m).rename(
+        columns=names, index=common.noise_label)) for m in METRICS]
+    grids = [(f"Example faces: {common.noise_label(noise)}", picture_grid_html(grid_rows))] if grid_rows else []
+    return build_report(
+        "Face denoising lab: findings", f"Test faces: {common.test_set_label(test_set)}. Scores against the "
+        "original photos; MAE lower is better, PSNR and SSIM higher are better.", sentences, tables, all_figs, grids,
+        footer=f"Tables from {data.folder}.")
+
+
+st.download_button("Download the findings as one HTML file (opens offline)", data=_report,
+                   file_name=f"denoising-findings-{test_set}.html", mime="text/html", key="find_report",
+                   on_click="ignore")
+
+if bank is not None and learned:
+    grid_rows = common.picture_rows(bank, test_set, ids, noise, in_table)
+    draw(grid_rows)

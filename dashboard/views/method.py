@@ -1,0 +1,75 @@
+"""Method, for non-programmers: the noise kinds, the scores, the methods, and how to reproduce every number."""
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from dashboard import common
+
+st.title("How this comparison works")
+size = common.face_size()
+face = common.lfw_bank(size).images[0]
+
+st.header("The four kinds of noise")
+st.write("Noise is random damage to a photo. We add it on purpose, at the strengths the original blog post used, "
+         "so we know exactly what the clean photo looked like.")
+from denoising.noise import PRESETS  # noqa: E402
+
+EXPLAIN = {
+    "gaussian": "Grain, like a photo taken in poor light with a cheap sensor: every value shifts a little at random.",
+    "poisson": "Light arrives in particles; with few of them the picture gets grainy, more in bright areas.",
+    "salt_pepper": "Isolated values turned fully on or off, like dust or dead pixels: coloured specks.",
+    "speckle": "Grain proportional to brightness (multiplied in), as in radar and ultrasound images.",
+}
+presets = PRESETS["post"]
+examples = [face] + [np.asarray(presets[k].apply(face[None], np.random.default_rng(0)), np.float32)[0]
+                     for k in presets]
+common.show_faces(examples, ["Original"] + [presets[k].label for k in presets])
+for kind in presets:
+    st.markdown(f"- **{common.noise_label(kind)}**: {EXPLAIN.get(kind, '')}")
+
+st.header("The three scores")
+from denoising.metrics import score  # noqa: E402
+
+blur = (face + np.roll(face, 1, 0) + np.roll(face, -1, 0) + np.roll(face, 1, 1) + np.roll(face, -1, 1)) / 5
+brighter = np.clip(face + 0.1, 0, 1)
+noisy = np.asarray(presets["gaussian"].apply(face[None], np.random.default_rng(1)), np.float32)[0]
+samples = {"Same photo": face, "Slightly blurred": blur.astype(np.float32), "Brighter": brighter, "Grainy": noisy}
+values = {k: score(face[None], v[None]) for k, v in samples.items()}
+common.show_faces(list(samples.values()), [
+    f"{k}: MAE {v['mae'][0]:.3f}, PSNR {v['psnr'][0]:.1f}, SSIM {v['ssim'][0]:.2f}" for k, v in values.items()
+])
+st.markdown(
+    "- **MAE (mean absolute error)**: on a 0-to-1 brightness scale, how far each pixel is from the original, "
+    "on average. 0 means identical; lower is better. This is the score the blog post used.\n"
+    "- **PSNR (peak signal-to-noise ratio)**: the same idea on a logarithmic scale, in decibels, punishing "
+    "large errors more. Higher is better; an identical photo has an infinite PSNR.\n"
+    "- **SSIM (structural similarity)**: whether edges, contrast and textures look the same, from 0 (unrelated) "
+    "to 1 (identical). It notices blur, which MAE can miss. Higher is better.\n\n"
+    "A brighter photo has a large MAE but keeps its structure (high SSIM); a blurred one is close in MAE but loses "
+    "structure."
+)
+
+st.header("The methods")
+rows = [{"Method": m.display_name, "Kind": m.family, "What it does": m.description}
+        for m in common.classical().values()]
+rows += [{"Method": common.LEARNED_NAMES[n], "Kind": "learned", "What it does": d}
+         for n, d in common.LEARNED_DESCRIPTIONS.items()]
+st.dataframe(pd.DataFrame(rows), hide_index=True)
+
+st.header("How to reproduce every number")
+st.markdown(
+    "```bash\n"
+    "pip install -r requirements.txt\n"
+    "python scripts/prepare_data.py /path/to/celeba --size 28 --out .cache/faces --seed 0   # test faces\n"
+    "python scripts/train.py --arch pix2pix --noise all --data .cache/faces                # and --arch autoencoder\n"
+    "python scripts/evaluate.py                                                             # writes checkpoints/tables\n"
+    "streamlit run dashboard/app.py\n"
+    "```\n"
+    "Every noisy picture is made from a seed stored in the tables, so the same commands give the same numbers, "
+    "and this dashboard shows exactly the noisy pictures that were scored."
+)
+meta = common.tables().meta
+if meta:
+    with st.expander("How the tables in this dashboard were made (meta.json)"):
+        st.json(meta)

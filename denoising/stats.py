@@ -1,0 +1,183 @@
+"""Summary statistics of the per-image result table: means, bootstrap intervals, paired comparisons.
+
+Everything here is pure pandas/numpy on the per-image table (one row per test set x image x
+noise x method, see :mod:`denoising.evaluation`); nothing is recomputed from images.
+
+Conventions
+-----------
+Bootstrap
+    95% percentile bootstrap of the mean, ``n_boot`` resamples (2000 by default). Each group
+    (test set, noise, method) draws from its own generator, seeded with
+    ``derive_seed(seed, test_set, noise, method)``, so a group's interval does not depend on
+    which other groups are in the table or on their order. The three metrics of one group share
+    the same resampled faces.
+Infinite PSNR
+    PSNR is ``inf`` only when an output equals the clean face exactly (in practice only the
+    ``noisy`` baseline when the noise happened to change nothing). Such values are capped at
+    :data:`PSNR_CAP` (100 dB, far above any real score on 8-bit-like faces: 1/255 MSE is about
+    48 dB) before any statistic is taken, so means stay finite and no face is dropped. The
+    per-image table itself keeps ``inf``.
+Standard deviation
+    Sample standard deviation (``ddof=1``); NaN for a group of one face.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from denoising.noise import derive_seed
+
+log = logging.getLogger(__name__)
+
+METRICS = ("mae", "psnr", "ssim")
+#: Higher is better for PSNR and SSIM, lower for MAE.
+HIGHER_IS_BETTER = {"mae": False, "psnr": True, "ssim": True}
+#: PSNR values above this (only ``inf``, for identical images) are capped here for statistics.
+PSNR_CAP = 100.0
+GROUP_KEYS = ["test_set", "noise", "method"]
+STAT_NAMES = ("mean", "std", "median", "ci_low", "ci_high")
+SUMMARY_COLUMNS = GROUP_KEYS + ["n_images"] + [f"{m}_{s}" for m in METRICS for s in STAT_NAMES]
+
+
+def finite_metric(values, metric: str) -> np.ndarray:
+    """Metric values as float64, with PSNR capped at :data:`PSNR_CAP` (so ``inf`` becomes 100 dB).
+
+    Parameters
+    ----------
+    values : array_like
+        Per-image values of one metric.
+    metric : str
+        ``"mae"``, ``"psnr"`` or ``"ssim"``.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 copy.
+    """
+    x = np.asarray(values, dtype=np.float64).copy()
+    if metric == "psnr":
+        np.minimum(x, PSNR_CAP, out=x)
+    return x
+
+
+def bootstrap_mean_ci(values, n_boot: int = 2000, rng=None, level: float = 0.95,
+                      indices: np.ndarray | None = None) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of ``values``.
+
+    Parameters
+    ----------
+    values : array_like
+        1-D sample (at least one value).
+    n_boot : int, optional
+        Number of resamples (default 2000).
+    rng : numpy.random.Generator or int, optional
+        Random source (ignored when ``indices`` is given).
+    level : float, optional
+        Coverage (default 0.95: the 2.5th and 97.5th percentiles).
+    indices : numpy.ndarray, optional
+        Precomputed ``(n_boot, n)`` resample indices, to share resamples between metrics.
+
+    Returns
+    -------
+    (float, float)
+        Lower and upper bound.
+    """
+    x = np.asarray(values, dtype=np.float64)
+    if x.ndim != 1 or len(x) == 0:
+        raise ValueError(f"need a non-empty 1-D sample, got shape {x.shape}")
+    if indices is None:
+        indices = np.random.default_rng(rng).integers(0, len(x), size=(n_boot, len(x)))
+    means = x[indices].mean(axis=1)  # vectorised: one gather + one reduction for all resamples
+    tail = 100.0 * (1.0 - level) / 2.0
+    low, high = np.percentile(means, [tail, 100.0 - tail])
+    return float(low), float(high)
+
+
+def summarize(per_image: pd.DataFrame, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """Per (test set, noise, method): number of faces, mean, std, median and 95% bootstrap CI per metric.
+
+    Parameters
+    ----------
+    per_image : pandas.DataFrame
+        Per-image table with columns ``test_set, image_id, noise, method, mae, psnr, ssim``.
+    n_boot : int, optional
+        Bootstrap resamples (default 2000).
+    seed : int, optional
+        Bootstrap seed (default 0); see the module notes for how groups are seeded.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`SUMMARY_COLUMNS`; groups in their order of first appearance in ``per_image``.
+        PSNR statistics use values capped at :data:`PSNR_CAP`.
+    """
+    missing = [c for c in GROUP_KEYS + list(METRICS) if c not in per_image.columns]
+    if missing:
+        raise ValueError(f"per-image table lacks column(s) {', '.join(missing)}")
+    rows = []
+    for key, group in per_image.groupby(GROUP_KEYS, sort=False):
+        test_set, noise, method = (str(k) for k in key)
+        n = len(group)
+        rng = np.random.default_rng(derive_seed(seed, test_set, noise, method))
+        indices = rng.integers(0, n, size=(n_boot, n))
+        row: dict = {"test_set": test_set, "noise": noise, "method": method, "n_images": n}
+        for metric in METRICS:
+            x = finite_metric(group[metric], metric)
+            low, high = bootstrap_mean_ci(x, indices=indices)
+            row.update({f"{metric}_mean": float(x.mean()),
+                        f"{metric}_std": float(x.std(ddof=1)) if n > 1 else float("nan"),
+                        f"{metric}_median": float(np.median(x)),
+                        f"{metric}_ci_low": low, f"{metric}_ci_high": high})
+        rows.append(row)
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS).astype({"n_images": "int64"})
+
+
+def paired_comparison(per_image: pd.DataFrame, method_a: str, method_b: str, metric: str, noise: str,
+                      test_set: str, n_boot: int = 2000, seed: int = 0) -> dict:
+    """Compare two methods on the faces both were scored on (same noisy inputs).
+
+    Parameters
+    ----------
+    per_image : pandas.DataFrame
+        Per-image table.
+    method_a, method_b : str
+        Method names.
+    metric : str
+        ``"mae"``, ``"psnr"`` or ``"ssim"`` (PSNR capped at :data:`PSNR_CAP`).
+    noise, test_set : str
+        Which slice of the table.
+    n_boot : int, optional
+        Bootstrap resamples for the interval of the mean difference (default 2000).
+    seed : int, optional
+        Bootstrap seed (default 0).
+
+    Returns
+    -------
+    dict
+        ``n`` (faces in common), ``win_rate`` (share of faces where ``a`` is strictly better:
+        lower MAE, higher PSNR/SSIM), ``ties`` (share with equal scores), ``mean_diff``
+        (mean of ``a - b``) and ``ci_low``, ``ci_high`` (95% percentile bootstrap of that mean).
+        With no faces in common, ``n`` is 0 and the other values are NaN.
+    """
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}; expected one of {', '.join(METRICS)}")
+    part = per_image[(per_image["test_set"] == test_set) & (per_image["noise"] == noise)]
+    a = part.loc[part["method"] == method_a].set_index("image_id")[metric]
+    b = part.loc[part["method"] == method_b].set_index("image_id")[metric]
+    common = a.index.intersection(b.index).sort_values()
+    if len(common) == 0:
+        nan = float("nan")
+        return {"n": 0, "win_rate": nan, "ties": nan, "mean_diff": nan, "ci_low": nan, "ci_high": nan}
+    diff = finite_metric(a.loc[common], metric) - finite_metric(b.loc[common], metric)
+    better = diff > 0 if HIGHER_IS_BETTER[metric] else diff < 0
+    rng = np.random.default_rng(derive_seed(seed, test_set, noise, method_a, method_b, metric))
+    low, high = bootstrap_mean_ci(diff, n_boot=n_boot, rng=rng)
+    return {"n": int(len(diff)), "win_rate": float(better.mean()), "ties": float((diff == 0).mean()),
+            "mean_diff": float(diff.mean()), "ci_low": low, "ci_high": high}
+
+
+__all__ = ["METRICS", "HIGHER_IS_BETTER", "PSNR_CAP", "SUMMARY_COLUMNS", "finite_metric", "bootstrap_mean_ci",
+           "summarize", "paired_comparison"]

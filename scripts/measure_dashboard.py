@@ -1,0 +1,206 @@
+"""Measure the dashboard's speed: (a) server start to first page rendered, (b) Noise lab update time.
+
+(a) starts `streamlit run dashboard/app.py` and opens the landing page in headless Chromium (Debian's
+/usr/bin/chromium via Playwright), timing until the headline table is on screen and until the page has
+finished; without a browser it times the health check plus one AppTest run of the page instead.
+(b) times, on one built-in face, every fast method (pure compute), the whole Noise lab page rerun after a
+slider move (AppTest), and, with a browser, a real slider move until the new picture is shown.
+
+Run from the repo root: ``python scripts/measure_dashboard.py`` (uses checkpoints/ and checkpoints/tables
+unless --checkpoints / --tables say otherwise).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--tables", type=Path, default=None,
+                        help="folder with per_image.csv/summary.csv (default: DENOISING_TABLES_DIR or checkpoints/tables)")
+    parser.add_argument("--checkpoints", type=Path, default=None,
+                        help="folder with trained models (default: DENOISING_CHECKPOINT_DIR or checkpoints/)")
+    parser.add_argument("--repeats", type=int, default=5, help="slider moves to time in part (b) (default 5)")
+    parser.add_argument("--no-browser", action="store_true",
+                        help="do not use Chromium; time the server's health check plus an AppTest run instead")
+    args = parser.parse_args()
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
+    for flag in ("tables", "checkpoints"):
+        value = getattr(args, flag)
+        if value is not None and not value.is_dir():
+            parser.error(f"--{flag} {value} is not a folder")
+    return args
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(port: int, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            sys.exit("error: streamlit exited before it was ready")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1) as response:
+                if response.read().strip() == b"ok":
+                    return
+        except OSError:
+            time.sleep(0.05)
+    sys.exit("error: streamlit did not answer its health check within 60 s")
+
+
+def measure_start(env: dict, use_browser: bool) -> dict[str, float]:
+    """Seconds from launching the server to health, to the first page's headline table, to the page finished."""
+    port = free_port()
+    command = [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.headless", "true",
+               "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
+    results: dict[str, float] = {}
+    browser_ctx = None
+    if use_browser:
+        from playwright.sync_api import sync_playwright
+
+        # The browser is started before the server so its own start-up is not counted.
+        browser_ctx = sync_playwright().start()
+        browser = browser_ctx.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_healthy(port, proc)
+        results["server healthy"] = time.perf_counter() - t0
+        if use_browser:
+            page.goto(f"http://127.0.0.1:{port}/", wait_until="domcontentloaded")
+            page.wait_for_selector("h1", timeout=60000)
+            results["first page title shown"] = time.perf_counter() - t0
+            page.wait_for_selector('[data-testid="stDataFrame"], [data-testid="stAlert"]', timeout=60000)
+            results["headline table shown"] = time.perf_counter() - t0
+            page.wait_for_selector('[data-testid="stImage"] img, .js-plotly-plot', timeout=60000)
+            page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+                                   " || !/Running/i.test(document.querySelector('[data-testid=\"stStatusWidget\"]')"
+                                   ".innerText)", timeout=120000)
+            results["whole page finished (charts, faces)"] = time.perf_counter() - t0
+            results.update(measure_browser_slider(page, port))
+        else:
+            from streamlit.testing.v1 import AppTest
+
+            at = AppTest.from_file(str(REPO / "dashboard" / "app.py"), default_timeout=120)
+            at.run()
+            results["first page run (AppTest, after health)"] = time.perf_counter() - t0
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        if browser_ctx is not None:
+            browser.close()
+            browser_ctx.stop()
+    return results
+
+
+def measure_browser_slider(page, port: int, moves: int = 5) -> dict[str, float]:
+    """Noise lab in the browser: press the right arrow on the strength slider, wait for the new caption."""
+    page.goto(f"http://127.0.0.1:{port}/noise_lab", wait_until="domcontentloaded")
+    page.wait_for_selector('[data-testid="stImage"] img', timeout=120000)
+    caption = page.locator('[data-testid="stCaptionContainer"]').filter(has_text="fast methods took")
+    caption.first.wait_for(timeout=60000)
+    slider = page.get_by_role("slider").first
+    times = []
+    for _ in range(moves):
+        before = caption.first.inner_text()
+        slider.focus()
+        start = time.perf_counter()
+        page.keyboard.press("ArrowLeft")
+        page.wait_for_function(
+            "(before) => { const els = [...document.querySelectorAll('[data-testid=\"stCaptionContainer\"]')]"
+            ".filter(e => e.innerText.includes('fast methods took'));"
+            " return els.length && els[0].innerText !== before; }", arg=before, timeout=30000)
+        times.append(time.perf_counter() - start)
+    return {"noise lab slider move -> new pictures (browser, median)": statistics.median(times)}
+
+
+def measure_lab(repeats: int) -> dict[str, float]:
+    """Noise lab: compute time of all fast methods on one face, and the whole page rerun after a slider move."""
+    import numpy as np
+    from streamlit.testing.v1 import AppTest
+
+    from dashboard.common import checkpoint_dir
+    from denoising.faces import load_lfw_faces
+    from denoising.metrics import score
+    from denoising.noise import PRESETS
+    from denoising.registry import build_registry
+
+    face = load_lfw_faces(28).images[:1]
+    noisy = PRESETS["post"]["gaussian"].apply(face, np.random.default_rng(0))
+    methods = build_registry(checkpoint_dir())
+    fast = {n: m for n, m in methods.items() if not m.slow and n != "noisy" and m.available("gaussian")}
+    for m in fast.values():  # first call loads models; the lab keeps them loaded
+        m(noisy, "gaussian")
+    compute = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for m in fast.values():
+            score(face, m(noisy, "gaussian"))
+        compute.append(time.perf_counter() - start)
+    at = AppTest.from_file(str(REPO / "dashboard" / "app.py"), default_timeout=120)
+    at.run()
+    at.switch_page("views/noise_lab.py").run()
+    reruns = []
+    for i in range(repeats):
+        slider = at.slider(key="lab_strength_gaussian")
+        start = time.perf_counter()
+        slider.set_value(round(0.1 + 0.05 * i, 2)).run()
+        reruns.append(time.perf_counter() - start)
+        if at.exception:
+            sys.exit(f"error: the Noise lab raised {at.exception[0].value}")
+    return {
+        f"all {len(fast)} fast methods + scores, one face (compute, median)": statistics.median(compute),
+        "noise lab page rerun after a slider move (AppTest, median)": statistics.median(reruns),
+    }
+
+
+def main() -> None:
+    args = parse_args()
+    if args.tables:
+        os.environ["DENOISING_TABLES_DIR"] = str(args.tables.resolve())
+    if args.checkpoints:
+        os.environ["DENOISING_CHECKPOINT_DIR"] = str(args.checkpoints.resolve())
+    use_browser = not args.no_browser and Path(CHROMIUM).is_file()
+    if use_browser:
+        try:
+            import playwright.sync_api  # noqa: F401
+        except ImportError:
+            use_browser = False
+    from dashboard.common import checkpoint_dir, tables_dir
+
+    print(f"tables: {tables_dir()}  checkpoints: {checkpoint_dir()}  cpus: {os.cpu_count()}  "
+          f"browser: {'chromium' if use_browser else 'none (AppTest)'}")
+    results = measure_start(dict(os.environ), use_browser)
+    results.update(measure_lab(args.repeats))
+    width = max(len(k) for k in results)
+    for name, seconds in results.items():
+        print(f"{name:<{width}}  {seconds * 1000:8.0f} ms")
+
+
+if __name__ == "__main__":
+    main()
