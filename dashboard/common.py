@@ -244,7 +244,7 @@ def sidebar() -> None:
         if folder and not Path(folder).is_dir():
             st.warning(f"The CelebA folder {folder} does not exist; showing the built-in faces only.")
         if tables().empty:
-            st.info("No result tables found yet; run `python scripts/evaluate.py` to make them.")
+            st.info("No result tables found yet; run `python scripts/evaluate.py --data .cache/faces/<your prepared faces>` to make them.")
 
 
 def table_row(test_set: str, image_id: str, noise: str):

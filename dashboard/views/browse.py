@@ -10,7 +10,7 @@ from dashboard.tables import HIGHER_IS_BETTER, METRIC_SHORT, METRICS
 st.title("Browse the test faces")
 data = common.tables()
 if data.per_image.empty:
-    st.info("No per-face results yet: run `python scripts/evaluate.py`. The Noise lab works without them.")
+    st.info("No per-face results yet: run `python scripts/evaluate.py --data .cache/faces/<your prepared faces>`. The Noise lab works without them.")
     st.stop()
 names = common.method_names()
 per_image = data.per_image

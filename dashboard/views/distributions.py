@@ -9,7 +9,7 @@ st.title("How the scores spread over the faces")
 st.write("An average can hide a lot: here is every face's score, per method.")
 data = common.tables()
 if data.per_image.empty:
-    st.info("No per-face results yet: run `python scripts/evaluate.py`.")
+    st.info("No per-face results yet: run `python scripts/evaluate.py --data .cache/faces/<your prepared faces>`.")
     st.stop()
 names = common.method_names()
 per_image = data.per_image

@@ -63,7 +63,7 @@ st.markdown(
     "pip install -r requirements.txt\n"
     "python scripts/prepare_data.py /path/to/celeba --size 28 --out .cache/faces --seed 0   # test faces\n"
     "python scripts/train.py --arch pix2pix --noise all --data .cache/faces                # and --arch autoencoder\n"
-    "python scripts/evaluate.py                                                             # writes checkpoints/tables\n"
+    "python scripts/evaluate.py --data .cache/faces                                         # writes checkpoints/tables\n"
     "streamlit run dashboard/app.py\n"
     "```\n"
     "Every noisy picture is made from a seed stored in the tables, so the same commands give the same numbers, "
