@@ -28,17 +28,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from denoising.cli import positive_int  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,18 +38,18 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "CPU latency per method, with the machine they were measured on.")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                         help="device for the training-throughput figures (default: auto = CUDA when present)")
-    parser.add_argument("--size", type=_positive_int, default=28, help="face side in pixels (default: 28)")
-    parser.add_argument("--batch-size", type=_positive_int, default=64, help="training batch size (default: 64)")
-    parser.add_argument("--train-steps", type=_positive_int, default=10,
+    parser.add_argument("--size", type=positive_int, default=28, help="face side in pixels (default: 28)")
+    parser.add_argument("--batch-size", type=positive_int, default=64, help="training batch size (default: 64)")
+    parser.add_argument("--train-steps", type=positive_int, default=10,
                         help="timed training steps per recipe, after 3 warm-up steps (default: 10)")
     parser.add_argument("--data", type=Path, default=None,
                         help="prepared face cache whose test faces are used for (b) and (c) "
                              "(default: scikit-image's built-in LFW faces)")
-    parser.add_argument("--faces", type=_positive_int, default=100,
+    parser.add_argument("--faces", type=positive_int, default=100,
                         help="faces for the evaluation wall time (b) (default: 100)")
-    parser.add_argument("--slow-faces", type=_positive_int, default=4,
+    parser.add_argument("--slow-faces", type=positive_int, default=4,
                         help="faces for slow methods (BM3D) in (b); their time is scaled per face (default: 4)")
-    parser.add_argument("--repeats", type=_positive_int, default=15,
+    parser.add_argument("--repeats", type=positive_int, default=15,
                         help="repeats for the single-face latency (c) (default: 15; slow methods: 3)")
     parser.add_argument("--noise", default="gaussian",
                         help="noise kind of the inputs, from the 'post' preset (default: gaussian)")

@@ -28,20 +28,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from denoising.cli import positive_int  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "checkpoints" / "tables"
 DEFAULT_CHECKPOINTS = REPO / "checkpoints"
 N_BOOT = 2000
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
-    return value
 
 
 def _names(text: str) -> list[str]:
@@ -71,13 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="folder for the tables (default: checkpoints/tables/)")
     parser.add_argument("--seed", type=int, default=0,
                         help="run seed for the noisy copies and the bootstrap intervals (default: 0)")
-    parser.add_argument("--slow-subset", type=_positive_int, default=None,
+    parser.add_argument("--slow-subset", type=positive_int, default=None,
                         help="score slow methods (BM3D) only on the first N faces of each test set in sorted image-id "
                              "order; the tables record N (default: every face)")
-    parser.add_argument("--workers", type=_positive_int, default=os.cpu_count() or 1,
+    parser.add_argument("--workers", type=positive_int, default=os.cpu_count() or 1,
                         help=f"processes for slow methods (default: all {os.cpu_count()} cores)")
     parser.add_argument("--skip-slow", action="store_true", help="leave out slow methods (BM3D) entirely")
-    parser.add_argument("--limit", type=_positive_int, default=None,
+    parser.add_argument("--limit", type=positive_int, default=None,
                         help="score only the first N faces of each test set in sorted image-id order (smoke runs)")
     parser.add_argument("--markdown-only", action="store_true",
                         help="evaluate nothing: read the tables already in --out and print the README results table")

@@ -18,17 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from denoising.cli import positive_int  # noqa: E402
+
 from denoising.faces import FaceDataError, default_cache_dir, prepare_faces  # noqa: E402
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
         "or zips of any face photos, or the word 'lfw' for scikit-image's 100 built-in faces. Duplicate "
         "file names: the first source wins.",
     )
-    parser.add_argument("--size", type=_positive_int, default=28, help="output side in pixels (default: 28; 64 also works)")
+    parser.add_argument("--size", type=positive_int, default=28, help="output side in pixels (default: 28; 64 also works)")
     parser.add_argument(
         "--out",
         type=Path,
@@ -61,13 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--workers",
-        type=_positive_int,
+        type=positive_int,
         default=os.cpu_count() or 1,
         help=f"decoding processes (default: all {os.cpu_count()} cores)",
     )
     parser.add_argument("--force", action="store_true", help="decode again even when a matching cache exists")
     parser.add_argument(
-        "--limit", type=_positive_int, default=None, help="keep only the first N images (by file name), for quick tries"
+        "--limit", type=positive_int, default=None, help="keep only the first N images (by file name), for quick tries"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
