@@ -107,6 +107,23 @@ def best_method(row: pd.Series, metric: str) -> str | None:
     return str(values.idxmax() if HIGHER_IS_BETTER[metric] else values.idxmin())
 
 
+def marked_table(table: pd.DataFrame, best: dict[str, str | None], names: dict[str, str],
+                 noise_label, metric: str):
+    """The headline table for reading: methods as rows, noise kinds as columns, each column's best cell marked."""
+    shown = table.T
+    marks = pd.DataFrame("", index=shown.index, columns=shown.columns)
+    for noise, method in best.items():
+        if method in marks.index and noise in marks.columns:
+            marks.loc[method, noise] = "background-color: rgba(33, 195, 84, 0.25); font-weight: bold"
+    shown.index = [names.get(m, m) for m in shown.index]
+    marks.index = shown.index
+    shown.index.name = "Method"
+    shown.columns = [noise_label(n) for n in shown.columns]
+    marks.columns = shown.columns
+    digits = "{:.2f}" if metric == "psnr" else "{:.4f}"
+    return shown.style.format(digits, na_rep="not run").apply(lambda _: marks, axis=None)
+
+
 def _mean(summary: pd.DataFrame, test_set: str, noise: str, method: str, metric: str = "mae") -> float | None:
     rows = summary[(summary["test_set"] == test_set) & (summary["noise"] == noise) & (summary["method"] == method)]
     if rows.empty or pd.isna(rows[f"{metric}_mean"].iloc[0]):
@@ -139,7 +156,11 @@ def findings(summary: pd.DataFrame, test_set: str, names: dict[str, str] | None 
             text += f", {gap:.0f}% lower than the next best, {label(runner)} ({others.iloc[0]:.4f})"
         noisy = row.get("noisy")
         if noisy is not None and pd.notna(noisy) and noisy > 0:
-            text += f"; it removes {100 * (1 - row[best] / noisy):.0f}% of the error of the noisy photo"
+            if row[best] < noisy:
+                text += f"; it removes {100 * (1 - row[best] / noisy):.0f}% of the error of the noisy photo"
+            else:
+                text += (f", yet the noisy photo left alone is closer to the original ({noisy:.4f}): "
+                         f"at this strength every method makes it worse")
         sentences.append(text + ".")
     # The post's two claims, checked against our numbers.
     kinds = list(table.index)

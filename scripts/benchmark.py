@@ -104,7 +104,7 @@ def train_throughput(args, device) -> list[tuple[str, float, float]]:
     for arch in training.ARCHS:
         config = training.TrainConfig(batch_size=args.batch_size)
         # the real optimisation step (both networks and optimizers for pix2pix)
-        trainer = training._Trainer(arch, PRESETS["post"]["gaussian"], config, args.size, device)
+        trainer = training.Trainer(arch, PRESETS["post"]["gaussian"], config, args.size, device)
         gen = torch.Generator().manual_seed(0)
         shape = (args.batch_size, 3, args.size, args.size)
         x = torch.rand(shape, generator=gen).to(device).contiguous(memory_format=torch.channels_last)

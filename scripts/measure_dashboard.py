@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -24,9 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+from dashboard import server as live  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -48,35 +45,9 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_healthy(port: int, proc: subprocess.Popen, timeout: float = 60.0) -> None:
-    import urllib.request
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            sys.exit("error: streamlit exited before it was ready")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1) as response:
-                if response.read().strip() == b"ok":
-                    return
-        except OSError:
-            time.sleep(0.05)
-    sys.exit("error: streamlit did not answer its health check within 60 s")
-
-
 def measure_start(env: dict, use_browser: bool) -> dict[str, float]:
     """Seconds from launching the server to health, to the first page's headline table, to the page finished."""
-    port = free_port()
-    command = [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.headless", "true",
-               "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
+    port = live.free_port()
     results: dict[str, float] = {}
     browser_ctx = None
     if use_browser:
@@ -84,12 +55,15 @@ def measure_start(env: dict, use_browser: bool) -> dict[str, float]:
 
         # The browser is started before the server so its own start-up is not counted.
         browser_ctx = sync_playwright().start()
-        browser = browser_ctx.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = browser_ctx.chromium.launch(executable_path=live.CHROMIUM, args=live.CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
     t0 = time.perf_counter()
-    proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = live.start(env, port)
     try:
-        wait_healthy(port, proc)
+        try:
+            live.wait_healthy(port, proc)
+        except RuntimeError as exc:
+            sys.exit(f"error: {exc}")
         results["server healthy"] = time.perf_counter() - t0
         if use_browser:
             page.goto(f"http://127.0.0.1:{port}/", wait_until="domcontentloaded")
@@ -98,9 +72,7 @@ def measure_start(env: dict, use_browser: bool) -> dict[str, float]:
             page.wait_for_selector('[data-testid="stDataFrame"], [data-testid="stAlert"]', timeout=60000)
             results["headline table shown"] = time.perf_counter() - t0
             page.wait_for_selector('[data-testid="stImage"] img, .js-plotly-plot', timeout=60000)
-            page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
-                                   " || !/Running/i.test(document.querySelector('[data-testid=\"stStatusWidget\"]')"
-                                   ".innerText)", timeout=120000)
+            live.wait_idle(page, timeout_ms=120000)
             results["whole page finished (charts, faces)"] = time.perf_counter() - t0
             results.update(measure_browser_slider(page, port))
         else:
@@ -110,8 +82,7 @@ def measure_start(env: dict, use_browser: bool) -> dict[str, float]:
             at.run()
             results["first page run (AppTest, after health)"] = time.perf_counter() - t0
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        live.stop(proc)
         if browser_ctx is not None:
             browser.close()
             browser_ctx.stop()
@@ -185,7 +156,7 @@ def main() -> None:
         os.environ["DENOISING_TABLES_DIR"] = str(args.tables.resolve())
     if args.checkpoints:
         os.environ["DENOISING_CHECKPOINT_DIR"] = str(args.checkpoints.resolve())
-    use_browser = not args.no_browser and Path(CHROMIUM).is_file()
+    use_browser = not args.no_browser and Path(live.CHROMIUM).is_file()
     if use_browser:
         try:
             import playwright.sync_api  # noqa: F401

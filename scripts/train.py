@@ -34,7 +34,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=60, help="maximum epochs (early stopping usually ends sooner)")
     p.add_argument("--patience", type=int, default=6,
                    help="stop after this many epochs without validation-MAE improvement")
-    p.add_argument("--min-delta", type=float, default=1e-4, help="smallest validation-MAE decrease that counts")
+    p.add_argument("--min-improvement", type=float, default=0.002,
+                   help="smallest relative validation-MAE decrease that counts as an improvement (default 0.002 = 0.2%%)")
+    p.add_argument("--lr-patience", type=int, default=2,
+                   help="halve the learning rate after this many epochs in a row without improvement (default 2)")
     p.add_argument("--batch-size", type=int, default=64, help="faces per training step")
     p.add_argument("--lr", type=float, default=None,
                    help="Adam learning rate (default 1e-3 for all; the post used 2e-4 for pix2pix, which converges slower)")
@@ -110,10 +113,12 @@ class Progress:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    for flag in ("epochs", "patience", "batch_size", "limit", "val_limit", "threads"):
+    for flag in ("epochs", "patience", "lr_patience", "batch_size", "limit", "val_limit", "threads"):
         value = getattr(args, flag)
         if value is not None and value < 1:
             parser.error(f"--{flag.replace('_', '-')} must be at least 1, got {value}")
+    if not 0 <= args.min_improvement < 1:
+        parser.error(f"--min-improvement is a fraction in [0, 1), got {args.min_improvement}")
     if args.data != "lfw" and not Path(args.data).is_dir():  # checked before the slow torch import
         parser.error(f"--data {args.data}: no such folder (make one with scripts/prepare_data.py, or use --data lfw)")
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -141,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     for arch in archs:
         for kind in kinds:
             spec = PRESETS[args.preset][kind]
-            config = TrainConfig(max_epochs=args.epochs, patience=args.patience, min_delta=args.min_delta,
+            config = TrainConfig(max_epochs=args.epochs, patience=args.patience, min_improvement=args.min_improvement,
+                                 lr_patience=args.lr_patience,
                                  batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                                  weights_dtype=args.weights_dtype, limit=args.limit, val_limit=args.val_limit,
                                  num_threads=args.threads)

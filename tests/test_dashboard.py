@@ -73,13 +73,12 @@ def test_every_page_renders(env, monkeypatch, celeba, checkpoints):
     for page in PAGES:
         at = run_page(page)
         assert_ok(at)
-        text = " ".join(m.value for m in at.markdown) + " ".join(i.value for i in at.info)
+        text = " ".join(m.value for m in [*at.markdown, *at.info, *at.caption])
         if page == "views/findings.py":
             assert at.dataframe, "headline table missing"
-            # CelebA is the default test set: its faces appear only with the folder configured.
-            assert bool(at.image) == celeba
-            if not celeba:
-                assert "DENOISING_CELEBA_DIR" in text
+            # CelebA is the default test set; without its folder the example faces fall back to LFW, with a note.
+            assert at.image
+            assert ("DENOISING_CELEBA_DIR" in text) != celeba
         if page == "views/training.py":
             assert ("train.py" in text) != checkpoints
         if page in ("views/noise_lab.py", "views/method.py"):
@@ -90,8 +89,30 @@ def test_findings_text_and_best_marked(env):
     at = run_page(PAGES[0], {"set": "lfw"})
     assert_ok(at)
     headline = at.dataframe[0].value
-    assert "Best method" in headline.columns
+    assert "Noisy input (no filter)" in headline.index  # methods are rows, noise kinds columns
     assert any("lowest average error" in m.value for m in at.markdown)
+    # the fixture's best mean MAE per noise kind (noisy input excluded) is named under the table
+    summary = pd.read_csv(env["tables"] / "summary.csv")
+    part = summary[(summary["test_set"] == "lfw") & (summary["method"] != "noisy")]
+    winners = part.loc[part.groupby("noise")["mae_mean"].idxmin(), "method"]
+    names = {"mean": "Mean filter", "median": "Median filter", "autoencoder": "Autoencoder"}
+    caption = " ".join(c.value for c in at.caption)
+    assert all(names[w] in caption for w in winners)
+
+
+def test_marked_table_marks_each_columns_best():
+    from dashboard.tables import best_method, marked_table
+
+    table = pd.DataFrame({"noisy": [0.2, 0.001], "mean": [0.1, 0.03], "bm3d": [0.05, 0.02]},
+                         index=pd.Index(["gaussian", "salt_pepper"], name="noise"))
+    best = {noise: best_method(row, "mae") for noise, row in table.iterrows()}
+    assert best == {"gaussian": "bm3d", "salt_pepper": "bm3d"}  # the noisy input never counts as a method
+    styled = marked_table(table, best, {"bm3d": "BM3D"}, str.upper, "mae")
+    assert list(styled.data.columns) == ["GAUSSIAN", "SALT_PEPPER"]
+    ctx = styled._compute().ctx
+    bold = {(styled.data.index[r], styled.data.columns[c]) for (r, c), props in ctx.items()
+            if ("font-weight", "bold") in props}
+    assert bold == {("BM3D", "GAUSSIAN"), ("BM3D", "SALT_PEPPER")}
 
 
 def test_browse_opens_face_from_url(env, monkeypatch):

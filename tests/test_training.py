@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from denoising.training import TrainConfig, TrainingError, TrainingSetupError, _Trainer, _to_tensor, train
+from denoising.training import TrainConfig, TrainingError, TrainingSetupError, Trainer, _to_tensor, train
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "train.py"
@@ -37,7 +37,7 @@ def _config(**kw):
 
 @pytest.mark.parametrize("arch", ["autoencoder", "unet_l1", "pix2pix"])
 def test_a_few_steps_lower_the_loss(arch, tiny_faces, spec):
-    trainer = _Trainer(arch, spec, _config(lr=2e-3), 28, torch.device("cpu"))
+    trainer = Trainer(arch, spec, _config(lr=2e-3), 28, torch.device("cpu"))
     noisy = np.clip(spec.apply(tiny_faces, np.random.default_rng(0)), 0, 1).astype(np.float32)
     x, y = _to_tensor(noisy, torch.device("cpu")), _to_tensor(tiny_faces, torch.device("cpu"))
     key = "l1" if arch == "pix2pix" else "loss"
@@ -84,7 +84,7 @@ def test_resume_refuses_another_run(tmp_path, arrays, spec):
 
 
 def test_early_stopping(tmp_path, arrays, spec):
-    result = train("autoencoder", spec, arrays, _config(max_epochs=5, patience=1, min_delta=1.0), device="cpu",
+    result = train("autoencoder", spec, arrays, _config(max_epochs=5, patience=1, min_improvement=1.0), device="cpu",
                    out_dir=tmp_path)
     assert result.stopped == "early_stopping" and result.epochs == 2 and result.best_epoch == 1
 
@@ -134,3 +134,13 @@ def test_cli_smoke_run_and_resume(tmp_path):
     assert second.returncode == 0, second.stderr
     meta = json.loads((tmp_path / "unet_l1-gaussian.json").read_text())
     assert [h["epoch"] for h in meta["history"]] == [1, 2]
+
+
+def test_plateau_halves_learning_rate_before_stopping(tmp_path, arrays, spec):
+    # min_improvement=1.0: no epoch after the first can count as better, so every later epoch is a plateau epoch
+    config = _config(max_epochs=6, patience=5, min_improvement=1.0, lr_patience=2, lr=1e-3)
+    result = train("unet_l1", spec, arrays, config, device="cpu", out_dir=tmp_path)
+    lrs = [h["lr"] for h in result.history]
+    assert result.epochs == 6 and result.stopped == "early_stopping"
+    # the rate each epoch trained with: halved after 2 and after 4 epochs without improvement
+    assert lrs == pytest.approx([1e-3, 1e-3, 1e-3, 5e-4, 5e-4, 2.5e-4])

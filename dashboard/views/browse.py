@@ -1,6 +1,5 @@
 """Browse test faces: a sortable table of per-face scores, a gallery, and one face in detail."""
 
-import pandas as pd
 import streamlit as st
 
 from dashboard import common
@@ -16,7 +15,9 @@ names = common.method_names()
 per_image = data.per_image
 
 test_sets = data.test_sets()
-common.init_param("set", "br_set", test_sets[0], valid=lambda v: v in test_sets)
+# without a CelebA folder only the built-in faces can be pictured, so they open first
+viewable = test_sets[0] if common.celeba_dir() or "lfw" not in test_sets else "lfw"
+common.init_param("set", "br_set", viewable, valid=lambda v: v in test_sets)
 c1, c2, c3 = st.columns(3)
 test_set = c1.selectbox("Test faces", test_sets, key="br_set", format_func=common.test_set_label)
 noises = list(dict.fromkeys(per_image.loc[per_image["test_set"] == test_set, "noise"]))

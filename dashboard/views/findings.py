@@ -3,7 +3,7 @@
 import streamlit as st
 
 from dashboard import common
-from dashboard.tables import METRIC_SHORT, METRICS, best_method, findings, headline_table
+from dashboard.tables import METRIC_SHORT, METRICS, best_method, findings, headline_table, marked_table
 
 st.title("What removes noise from small face photos best?")
 st.write("Each method got the same noisy test faces and was scored against the original photos. "
@@ -26,11 +26,10 @@ common.publish(set=test_set, metric=metric)
 
 table = headline_table(data.summary, test_set, metric)
 best = {noise: best_method(row, metric) for noise, row in table.iterrows()}
-shown = table.rename(columns=names, index=common.noise_label)
-shown.insert(0, "Best method", [names.get(best[n], best[n]) for n in table.index])
-shown.index.name = "Kind of noise"
 st.subheader(f"Mean {METRIC_SHORT[metric]} per method and kind of noise")
-st.dataframe(shown, column_config={c: st.column_config.NumberColumn(format="%.4f") for c in shown.columns[1:]})
+st.dataframe(marked_table(table, best, names, common.noise_label, metric))
+st.caption("Highlighted: the best method for each kind of noise. "
+           + "; ".join(f"{common.noise_label(n)}: {names.get(m, m)}" for n, m in best.items() if m) + ".")
 common.csv_download(data.summary[data.summary["test_set"] == test_set], f"summary-{test_set}.csv", "find_csv",
                     "Download all summary numbers (CSV)")
 
@@ -47,6 +46,12 @@ common.chart(fig, f"chart-{metric}-{test_set}.html", "find_bars")
 
 st.subheader("Example faces")
 bank, how = common.face_bank(test_set)
+face_set = test_set
+if bank is None and "lfw" in test_sets:
+    # the numbers above still hold; the built-in faces show what the methods do
+    st.caption(f"{how} Showing the built-in LFW faces instead.")
+    bank, how = common.face_bank("lfw")
+    face_set = "lfw"
 noises = list(table.index)
 common.init_param("noise", "find_noise", noises[0], valid=lambda v: v in noises)
 noise = st.selectbox("Kind of noise for the examples", noises, key="find_noise", format_func=common.noise_label)
@@ -55,13 +60,13 @@ grid_rows = []
 if bank is None:
     st.info(how)
 else:
-    ids = [i for i in common.test_set_ids(test_set) if i in bank][:3]
-    in_table = common.methods_in_table(test_set, noise)
+    ids = [i for i in common.test_set_ids(face_set) if i in bank][:3]
+    in_table = common.methods_in_table(face_set, noise)
     grid = st.empty()
     # Classical filters first (fast, no torch); the neural networks' outputs fill in at the very end
     # so the numbers above are on screen before the models load.
     learned = [m for m in in_table if m in common.LEARNED_NAMES] if common.has_checkpoints() else []
-    grid_rows = common.picture_rows(bank, test_set, ids, noise, [m for m in in_table if m not in learned])
+    grid_rows = common.picture_rows(bank, face_set, ids, noise, [m for m in in_table if m not in learned])
 
 
     def draw(rows):
@@ -82,7 +87,8 @@ def _report() -> str:
                 for m in METRICS]
     tables = [(f"Mean {METRIC_SHORT[m]}", headline_table(data.summary, test_set, m).rename(
         columns=names, index=common.noise_label)) for m in METRICS]
-    grids = [(f"Example faces: {common.noise_label(noise)}", picture_grid_html(grid_rows))] if grid_rows else []
+    grids = [(f"Example faces ({common.test_set_label(face_set)}): {common.noise_label(noise)}",
+              picture_grid_html(grid_rows))] if grid_rows else []
     return build_report(
         "Face denoising lab: findings", f"Test faces: {common.test_set_label(test_set)}. Scores against the "
         "original photos; MAE lower is better, PSNR and SSIM higher are better.", sentences, tables, all_figs, grids,
@@ -94,5 +100,5 @@ st.download_button("Download the findings as one HTML file (opens offline)", dat
                    on_click="ignore")
 
 if bank is not None and learned:
-    grid_rows = common.picture_rows(bank, test_set, ids, noise, in_table)
+    grid_rows = common.picture_rows(bank, face_set, ids, noise, in_table)
     draw(grid_rows)
