@@ -86,16 +86,33 @@ def paired_histogram(diff: np.ndarray, metric: str, a: str, b: str) -> go.Figure
     return fig
 
 
-def training_curves(history: pd.DataFrame) -> go.Figure:
-    """Every numeric column of a checkpoint's history against the epoch."""
-    fig = go.Figure()
-    x = history["epoch"] if "epoch" in history else np.arange(1, len(history) + 1)
-    for column in history.columns:
-        if column == "epoch" or not pd.api.types.is_numeric_dtype(history[column]):
-            continue
-        fig.add_scatter(x=x, y=history[column], mode="lines+markers", name=column.replace("_", " "))
-    fig.update_layout(xaxis_title="Epoch (one pass over the training faces)", yaxis_title="Value",
-                      margin=dict(l=10, r=10, t=30, b=10), height=380, legend_title="Curve")
+def training_curves(history: pd.DataFrame, noisy_val: dict | None = None) -> go.Figure:
+    """Training loss, validation MAE and validation PSNR per epoch, side by side, best epoch marked.
+
+    ``noisy_val`` ({"mae", "psnr"} of the untouched noisy validation faces) draws the bar to beat.
+    """
+    from plotly.subplots import make_subplots
+
+    x = history["epoch"] if "epoch" in history else pd.Series(np.arange(1, len(history) + 1))
+    panels = [("train_loss", "Training loss"), ("val_mae", "Validation MAE (lower is better)"),
+              ("val_psnr", "Validation PSNR, dB (higher is better)")]
+    panels = [(c, t) for c, t in panels if c in history]
+    fig = make_subplots(rows=1, cols=max(1, len(panels)), subplot_titles=[t for _, t in panels])
+    best = int(history["val_mae"].idxmin()) if "val_mae" in history and history["val_mae"].notna().any() else None
+    for col, (column, _) in enumerate(panels, start=1):
+        fig.add_scatter(x=x, y=history[column], mode="lines+markers", name=column, showlegend=False,
+                        marker=dict(size=5), line=dict(color="#1f77b4"), row=1, col=col)
+        if best is not None:
+            fig.add_scatter(x=[x.iloc[best]], y=[history[column].iloc[best]], mode="markers", showlegend=col == 1,
+                            name="kept weights (best validation MAE)", marker=dict(size=12, color="#d62728",
+                                                                                   symbol="star"), row=1, col=col)
+        metric = column.removeprefix("val_")
+        if noisy_val and column.startswith("val_") and noisy_val.get(metric) is not None:
+            fig.add_hline(y=noisy_val[metric], line_dash="dash", line_color="grey", row=1, col=col,
+                          annotation_text="noisy input", annotation_position="top left")
+        fig.update_xaxes(title_text="Epoch", row=1, col=col)
+    fig.update_layout(margin=dict(l=10, r=10, t=50, b=10), height=360,
+                      legend=dict(orientation="h", yanchor="bottom", y=-0.35))
     return fig
 
 

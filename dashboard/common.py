@@ -29,7 +29,7 @@ LEARNED_NAMES = {name: display for name, (display, _) in LEARNED.items()}
 LEARNED_DESCRIPTIONS = {name: description for name, (_, description) in LEARNED.items()}
 HOW_TO_TRAIN = (
     "No trained neural networks found, so only the classical filters are shown. To add them, run "
-    "`python scripts/train.py --arch pix2pix --noise all --data .cache/faces` (and `--arch autoencoder`), "
+    "`python scripts/train.py --arch all --noise all --data .cache/faces/<your prepared faces>`, "
     "then reload this page."
 )
 FACE_SCALE = 6  # 28 px faces are shown 6x larger, pixel for pixel
@@ -188,7 +188,9 @@ def regenerate_noisy(clean: np.ndarray, noise_params: str, seed: int) -> np.ndar
 # ---------------------------------------------------------------- display helpers
 def show_faces(images: list[np.ndarray], captions: list[str], scale: int = FACE_SCALE) -> None:
     """A row of faces, enlarged pixel for pixel, as lossless PNG."""
-    st.image([png_bytes(image, scale) for image in images], caption=captions, output_format="PNG")
+    # a fixed width: a long caption would otherwise stretch its picture (and blur the pixels)
+    width = images[0].shape[1] * scale if images else None
+    st.image([png_bytes(image, scale) for image in images], caption=captions, output_format="PNG", width=width)
 
 
 def init_param(name: str, key: str, default: Any, cast: Callable = str, valid: Callable[[Any], bool] | None = None) -> None:

@@ -29,8 +29,9 @@ PAGES = {
     "method": ("image",),
 }
 SELECTORS = {"image": '[data-testid="stImage"] img', "chart": ".js-plotly-plot"}
-_IDLE_JS = ("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
-            " || !/Running/i.test(document.querySelector('[data-testid=\"stStatusWidget\"]').innerText)")
+# Streamlit marks the app root with its script state; "notRunning" once a run has finished
+_IDLE_JS = ("() => { const app = document.querySelector('[data-testid=\"stApp\"]');"
+            " return app && app.getAttribute('data-test-script-state') === 'notRunning'; }")
 
 
 def free_port() -> int:

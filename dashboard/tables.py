@@ -196,30 +196,13 @@ def findings(summary: pd.DataFrame, test_set: str, names: dict[str, str] | None 
     return sentences
 
 
-def paired(per_image: pd.DataFrame, test_set: str, noise: str, a: str, b: str, metric: str = "mae",
-           n_boot: int = 2000, seed: int = 0) -> dict | None:
-    """Compare methods ``a`` and ``b`` on the same faces.
+def paired(per_image: pd.DataFrame, test_set: str, noise: str, a: str, b: str, metric: str = "mae") -> dict | None:
+    """Compare methods ``a`` and ``b`` on the same faces (:func:`denoising.stats.paired_comparison`).
 
-    Returns n, the share of faces where ``a`` is better, the mean difference (a - b) and its 95%
-    percentile-bootstrap interval, or None when the two have no faces in common.
+    Returns n, the share of faces where ``a`` is better, the mean difference (a - b), its 95%
+    percentile-bootstrap interval and the per-face differences, or None when the two share no faces.
     """
-    part = per_image[(per_image["test_set"] == test_set) & (per_image["noise"] == noise)]
-    wide = part.pivot_table(index="image_id", columns="method", values=metric)
-    if a not in wide or b not in wide:
-        return None
-    both = wide[[a, b]].replace([np.inf, -np.inf], np.nan).dropna()
-    if both.empty:
-        return None
-    diff = (both[a] - both[b]).to_numpy(np.float64)
-    better = diff > 0 if HIGHER_IS_BETTER[metric] else diff < 0
-    rng = np.random.default_rng(seed)
-    boots = diff[rng.integers(0, len(diff), size=(n_boot, len(diff)))].mean(axis=1)
-    return {
-        "n": int(len(diff)),
-        "win_rate": float(better.mean()),
-        "ties": float((diff == 0).mean()),
-        "mean_diff": float(diff.mean()),
-        "ci_low": float(np.percentile(boots, 2.5)),
-        "ci_high": float(np.percentile(boots, 97.5)),
-        "diff": diff,
-    }
+    from denoising.stats import paired_comparison
+
+    result = paired_comparison(per_image, a, b, metric, noise, test_set, with_differences=True)
+    return result if result["n"] else None

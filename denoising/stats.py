@@ -136,7 +136,7 @@ def summarize(per_image: pd.DataFrame, n_boot: int = 2000, seed: int = 0) -> pd.
 
 
 def paired_comparison(per_image: pd.DataFrame, method_a: str, method_b: str, metric: str, noise: str,
-                      test_set: str, n_boot: int = 2000, seed: int = 0) -> dict:
+                      test_set: str, n_boot: int = 2000, seed: int = 0, with_differences: bool = False) -> dict:
     """Compare two methods on the faces both were scored on (same noisy inputs).
 
     Parameters
@@ -153,6 +153,8 @@ def paired_comparison(per_image: pd.DataFrame, method_a: str, method_b: str, met
         Bootstrap resamples for the interval of the mean difference (default 2000).
     seed : int, optional
         Bootstrap seed (default 0).
+    with_differences : bool, optional
+        Also return ``diff``, the per-face differences ``a - b`` (in image-id order), for plotting.
 
     Returns
     -------
@@ -175,8 +177,11 @@ def paired_comparison(per_image: pd.DataFrame, method_a: str, method_b: str, met
     better = diff > 0 if HIGHER_IS_BETTER[metric] else diff < 0
     rng = np.random.default_rng(derive_seed(seed, test_set, noise, method_a, method_b, metric))
     low, high = bootstrap_mean_ci(diff, n_boot=n_boot, rng=rng)
-    return {"n": int(len(diff)), "win_rate": float(better.mean()), "ties": float((diff == 0).mean()),
-            "mean_diff": float(diff.mean()), "ci_low": low, "ci_high": high}
+    result = {"n": int(len(diff)), "win_rate": float(better.mean()), "ties": float((diff == 0).mean()),
+              "mean_diff": float(diff.mean()), "ci_low": low, "ci_high": high}
+    if with_differences:
+        result["diff"] = np.asarray(diff, dtype=np.float64)
+    return result
 
 
 __all__ = ["METRICS", "HIGHER_IS_BETTER", "PSNR_CAP", "SUMMARY_COLUMNS", "finite_metric", "bootstrap_mean_ci",

@@ -109,6 +109,9 @@ def test_paired_comparison_win_rate_and_difference():
     assert reverse["mean_diff"] == pytest.approx(-res["mean_diff"])
     assert paired_comparison(table, "a", "b", "mae", "poisson", "s", seed=0) == \
         paired_comparison(table, "a", "b", "mae", "poisson", "s", seed=0)
+    with_diff = paired_comparison(table, "a", "b", "mae", "poisson", "s", n_boot=1000, seed=0, with_differences=True)
+    assert with_diff["diff"] == pytest.approx([-0.05, -0.05, -0.10, 0.05])  # i0..i3, image-id order
+    assert {k: v for k, v in with_diff.items() if k != "diff"} == res
 
 
 def test_paired_comparison_without_common_faces_and_bad_metric():

@@ -53,10 +53,11 @@ if result is None:
 else:
     la, lb = names.get(a, a), names.get(b, b)
     word = "higher" if HIGHER_IS_BETTER[metric] else "lower"
-    m1, m2, m3 = st.columns(3)
+    m1, m2 = st.columns(2)
     m1.metric(f"Faces where {la} is better", f"{result['win_rate']:.0%}", help=f"Out of {result['n']} faces.")
-    m2.metric(f"Mean difference in {METRIC_SHORT[metric]} (A − B)", f"{result['mean_diff']:+.4f}")
-    m3.metric("95% interval of that difference", f"{result['ci_low']:+.4f} to {result['ci_high']:+.4f}")
+    m2.metric(f"Mean difference in {METRIC_SHORT[metric]} (A − B)", f"{result['mean_diff']:+.4f}",
+              help="95 % percentile-bootstrap interval over the faces, 2,000 resamples.")
+    m2.caption(f"95 % interval: {result['ci_low']:+.4f} to {result['ci_high']:+.4f}")
     sure = result["ci_low"] > 0 or result["ci_high"] < 0
     st.write(f"{METRIC_SHORT[metric]} is better when {word}. "
              + ("The interval does not include zero, so the difference is unlikely to be luck of the faces drawn."

@@ -13,6 +13,9 @@ cards = sorted(p for p in folder.glob("*.json") if p.with_suffix(".safetensors")
 if not cards:
     st.info(common.HOW_TO_TRAIN)
     st.stop()
+STOPPED = {"early_stopping": "validation error stopped improving", "max_epochs": "reached the epoch limit",
+           "diverged": "the loss diverged (kept the last good weights)",
+           None: "not finished (still training, or interrupted: resume with --resume)"}
 
 
 @st.cache_data(show_spinner=False)
@@ -29,9 +32,44 @@ def history_frame(history) -> pd.DataFrame:
     return pd.DataFrame()
 
 
+def model_label(stem: str) -> str:
+    arch, _, noise = stem.partition("-")
+    return f"{names.get(arch, arch)} · {common.noise_label(noise)}" if noise else stem
+
+
+def facts(card: dict, history: pd.DataFrame) -> dict[str, str]:
+    """The model card a reader needs, in words (everything else is in the JSON below)."""
+    data, versions = card.get("data", {}), card.get("versions", {})
+    minutes = card.get("wall_time_s")
+    out = {
+        "Network": f"{card.get('model_class', '?')} {json.dumps(card.get('model_kwargs', {}))}",
+        "Trainable parameters": f"{card['parameters']:,}" if isinstance(card.get("parameters"), int) else "?",
+        "Cleans": card.get("noise_label", card.get("noise_kind", "?")),
+        "Trained on": f"{card.get('device_name', card.get('device', '?'))}",
+        "Training time": f"{minutes / 60:.1f} min" if isinstance(minutes, (int, float)) else "?",
+        "Epochs": f"{card.get('epochs_run', '?')} (stopped: {STOPPED.get(card.get('stopped'), card.get('stopped'))})",
+        "Weights kept": f"epoch {card.get('best_epoch', '?')}, {card.get('selection', 'lowest validation MAE')}",
+        "Training faces": f"{data.get('n_train', '?'):,}" if isinstance(data.get("n_train"), int) else "?",
+        "Validation faces": f"{data.get('n_validation', '?'):,}" if isinstance(data.get("n_validation"), int) else "?",
+        "Face size": "x".join(str(v) for v in data.get("image_size", [])) or "?",
+    }
+    if isinstance(card.get("best_val_mae"), (int, float)):
+        noisy = card.get("val_noisy_input", {})
+        out["Validation MAE / PSNR"] = (f"{card['best_val_mae']:.4f} / {card.get('best_val_psnr', float('nan')):.2f} dB"
+                                        + (f" (noisy input: {noisy['mae']:.4f} / {noisy['psnr']:.2f} dB)"
+                                           if "mae" in noisy and "psnr" in noisy else ""))
+    if "lr" in history and history["lr"].notna().any():
+        out["Learning rate"] = f"{history['lr'].iloc[0]:.2g} at the start, {history['lr'].iloc[-1]:.2g} at the end"
+    out["Weights file"] = f"{card.get('weights_file', '?')} ({card.get('weights_dtype', '?')}, " \
+                          f"{card.get('weights_bytes', 0) / 1e6:.1f} MB)"
+    out["Software"] = ", ".join(f"{k} {v}" for k, v in versions.items())
+    return out
+
+
+names = common.method_names()
 stems = [p.stem for p in cards]
 common.init_param("model", "tr_model", stems[0], valid=lambda v: v in stems)
-stem = st.selectbox("Model (network – kind of noise it cleans)", stems, key="tr_model")
+stem = st.selectbox("Model (network · kind of noise it cleans)", stems, key="tr_model", format_func=model_label)
 common.publish(model=stem)
 path = folder / f"{stem}.json"
 card = read_card(str(path), path.stat().st_mtime_ns)
@@ -42,20 +80,28 @@ if history.empty:
 else:
     from dashboard.charts import training_curves
 
-    st.caption("Loss = the error the network was trained to shrink; validation = scores on faces it never trained on.")
-    common.chart(training_curves(history), f"training-{stem}.html", "tr_curves")
+    st.caption("Loss = the error the network was trained to shrink; validation = scores on faces it never trained "
+               "on, with fresh noise. The star marks the epoch whose weights were kept; the dashed line is the "
+               "untouched noisy input.")
+    common.chart(training_curves(history, card.get("val_noisy_input")), f"training-{stem}.html", "tr_curves")
     common.csv_download(history, f"history-{stem}.csv", "tr_csv", "Download the training history (CSV)")
 
 st.subheader("Model card")
-facts = {}
-for key, value in card.items():
-    if key == "history":
-        continue
-    if isinstance(value, dict):
-        for sub, inner in value.items():
-            facts[f"{key} · {sub}"] = json.dumps(inner) if isinstance(inner, (dict, list)) else str(inner)
-    else:
-        facts[key] = json.dumps(value) if isinstance(value, list) else str(value)
-st.dataframe(pd.DataFrame({"What": list(facts), "Value": list(facts.values())}), hide_index=True)
+card_facts = facts(card, history)
+st.table(pd.DataFrame({"What": list(card_facts), "Value": list(card_facts.values())}).set_index("What"))
 with st.expander("Everything in the model's file (JSON)"):
     st.json({k: v for k, v in card.items() if k != "history"})
+
+st.subheader("All trained models")
+overview = []
+for p in cards:
+    c = read_card(str(p), p.stat().st_mtime_ns)
+    overview.append({"Model": model_label(p.stem), "Epochs": c.get("epochs_run"), "Kept epoch": c.get("best_epoch"),
+                     "Validation MAE": c.get("best_val_mae"), "Validation PSNR (dB)": c.get("best_val_psnr"),
+                     "Minutes": round(c["wall_time_s"] / 60, 1) if isinstance(c.get("wall_time_s"), (int, float))
+                     else None, "Device": c.get("device")})
+overview = pd.DataFrame(overview)
+st.dataframe(overview, hide_index=True, column_config={
+    "Validation MAE": st.column_config.NumberColumn(format="%.4f"),
+    "Validation PSNR (dB)": st.column_config.NumberColumn(format="%.2f")})
+common.csv_download(overview, "models.csv", "tr_all_csv")
