@@ -155,7 +155,8 @@ def _sorted_faces(faces: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def evaluate(faces: Any, test_set: str, methods: dict, specs: dict[str, NoiseSpec], base_seed: int = 0,
-             slow_subset: int | None = None, workers: int = 1, progress: Progress | None = None) -> pd.DataFrame:
+             slow_subset: int | None = None, workers: int = 1, progress: Progress | None = None,
+             reuse: pd.DataFrame | None = None) -> pd.DataFrame:
     """Score every method on the same noisy copies of one test set.
 
     Parameters
@@ -179,6 +180,11 @@ def evaluate(faces: Any, test_set: str, methods: dict, specs: dict[str, NoiseSpe
         Classical filters are rebuilt by name in the workers; other unpicklable methods run here.
     progress : callable, optional
         ``progress(n_done, description)`` after each batch of face-method evaluations.
+    reuse : pandas.DataFrame, optional
+        Rows of an earlier run (:data:`PER_IMAGE_COLUMNS`). A method's rows for one noise kind are
+        taken from it instead of recomputed when they cover exactly the faces, noise parameters and
+        noise seeds planned here (so an interrupted or extended evaluation need not redo BM3D).
+        Only pass rows of methods whose code and weights have not changed since.
 
     Returns
     -------
@@ -205,6 +211,13 @@ def evaluate(faces: Any, test_set: str, methods: dict, specs: dict[str, NoiseSpe
                     log.info("%s: no model for %s noise, skipped", name, kind)
                     continue
                 n = min(len(ids), slow_subset) if (method.slow and slow_subset is not None) else len(ids)
+                earlier = _reusable(reuse, test_set, kind, name, ids[:n], seeds[:n], params)
+                if earlier is not None:
+                    frames.append(earlier)
+                    if progress:
+                        progress(n, f"{test_set} {kind} {name} (reused)")
+                    log.info("%s %s %s: %d faces reused from an earlier run", test_set, kind, name, n)
+                    continue
                 if not method.slow:
                     # one-face warm-up, so one-time costs (imports, loading a checkpoint) are not timed
                     method(noisy[:1], kind)
@@ -224,6 +237,21 @@ def evaluate(faces: Any, test_set: str, methods: dict, specs: dict[str, NoiseSpe
         return pd.DataFrame({c: pd.Series(dtype=t) for c, t in PER_IMAGE_DTYPES.items()})[PER_IMAGE_COLUMNS]
     # frames are built in (noise, method, sorted id) order already: that is the table's order
     return pd.concat(frames, ignore_index=True)[PER_IMAGE_COLUMNS].astype(PER_IMAGE_DTYPES)
+
+
+def _reusable(reuse: pd.DataFrame | None, test_set: str, kind: str, method: str, ids: np.ndarray,
+              seeds: np.ndarray, params: str) -> pd.DataFrame | None:
+    """The earlier rows of one method and noise kind when they match the planned faces and seeds exactly."""
+    if reuse is None or reuse.empty:
+        return None
+    part = reuse[(reuse["test_set"] == test_set) & (reuse["noise"] == kind) & (reuse["method"] == method)
+                 & (reuse["noise_params"].astype(str) == params)]
+    planned = pd.DataFrame({"image_id": ids.astype(str), "noise_seed": seeds.astype(np.int64)})
+    part = part.assign(image_id=part["image_id"].astype(str), noise_seed=part["noise_seed"].astype(np.int64))
+    rows = planned.merge(part.drop_duplicates(["image_id", "noise_seed"]), on=["image_id", "noise_seed"], how="left")
+    if rows[["mae", "psnr", "ssim", "seconds"]].isna().any(axis=None):
+        return None  # some planned face has no earlier row with this exact noisy input (or lacks its time)
+    return rows[PER_IMAGE_COLUMNS].astype(PER_IMAGE_DTYPES)
 
 
 def timings(per_image: pd.DataFrame) -> pd.DataFrame:

@@ -10,6 +10,7 @@ Examples
 python scripts/evaluate.py --data .cache/faces/<prepared cache>           # full run -> checkpoints/tables
 python scripts/evaluate.py --data <cache> --limit 20 --skip-slow --out /tmp/t  # smoke run
 python scripts/evaluate.py --markdown-only                                # README table from shipped tables
+python scripts/evaluate.py --data <cache> --reuse checkpoints/tables      # after retraining: keep the BM3D rows
 """
 
 from __future__ import annotations
@@ -69,6 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--workers", type=positive_int, default=os.cpu_count() or 1,
                         help=f"processes for slow methods (default: all {os.cpu_count()} cores)")
     parser.add_argument("--skip-slow", action="store_true", help="leave out slow methods (BM3D) entirely")
+    parser.add_argument("--reuse", type=Path, default=None,
+                        help="tables folder of an earlier run: rows of classical methods (not the learned ones, "
+                             "whose weights may have changed) are copied from it when they cover exactly the same "
+                             "faces, noise and seeds, instead of being recomputed; the result is the same table")
     parser.add_argument("--limit", type=positive_int, default=None,
                         help="score only the first N faces of each test set in sorted image-id order (smoke runs)")
     parser.add_argument("--markdown-only", action="store_true",
@@ -76,6 +81,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--verbose", action="store_true", help="log each method's time and mean MAE")
     return parser
+
+
+def _reusable_rows(folder: Path, methods: dict):
+    """Per-image rows (with each call's seconds from timings.csv) of the non-learned methods in an earlier run."""
+    from denoising.evaluation import load_tables
+
+    earlier = load_tables(folder)
+    keep = [name for name, m in methods.items() if m.family != "learned"]
+    rows = earlier.per_image[earlier.per_image["method"].isin(keep)]
+    if earlier.timings is None or earlier.timings.empty:
+        raise ValueError(f"{folder} has no timings.csv, so reused rows would lose their seconds")
+    seconds = earlier.timings[["test_set", "noise", "method", "seconds_per_image"]]
+    rows = rows.merge(seconds, on=["test_set", "noise", "method"], how="left", validate="many_to_one")
+    return rows.rename(columns={"seconds_per_image": "seconds"})
 
 
 def _fail(message: str) -> int:
@@ -170,6 +189,13 @@ def main(argv: list[str] | None = None) -> int:
         size = int(prepared.images.shape[1])
         test_sets["lfw"] = _first(load_lfw_faces(size), args.limit)
 
+    reuse = None
+    if args.reuse is not None:
+        try:
+            reuse = _reusable_rows(args.reuse, methods)
+        except (FileNotFoundError, ValueError) as exc:
+            return _fail(f"--reuse: {exc}")
+
     from tqdm import tqdm
 
     total = sum(planned_work(len(f), methods, specs, args.slow_subset) for f in test_sets.values())
@@ -188,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for name, faces in test_sets.items():
             frames.append(evaluate(faces, name, methods, specs, base_seed=args.seed, slow_subset=args.slow_subset,
-                                   workers=args.workers, progress=progress))
+                                   workers=args.workers, progress=progress, reuse=reuse))
     except KeyboardInterrupt:
         return _fail("interrupted; no tables written")
     finally:
@@ -217,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         "test_sets": {name: faces_summary(faces) for name, faces in test_sets.items()},
         "limit": args.limit,
         "slow_subset": args.slow_subset,
+        "reused_from": str(args.reuse) if args.reuse else None,
         "slow_subset_rule": "slow methods scored on the first N faces of each test set in sorted image_id order"
                             if args.slow_subset else "slow methods scored on every face",
         "methods": [{"name": n, "display_name": m.display_name, "family": m.family, "slow": m.slow,

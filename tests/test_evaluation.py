@@ -259,3 +259,22 @@ def test_learned_method_scored_only_where_it_has_a_checkpoint(tiny_faces, tmp_pa
     assert len(table) == 3 * 4 + 3
     again = _run(_faces(tiny_faces[:3]), methods)
     pd.testing.assert_frame_equal(table.drop(columns="seconds"), again.drop(columns="seconds"))
+
+
+def test_reuse_takes_matching_rows_and_recomputes_the_rest(tiny_faces):
+    calls = []
+
+    def counting_median(images, noise_kind):
+        calls.append(noise_kind)
+        return classical_methods()["median"](images, noise_kind)
+
+    faces = _faces(tiny_faces)
+    methods = {**_fast_methods(), "median": dataclasses.replace(classical_methods()["median"], denoise=counting_median)}
+    first = _run(faces, methods)
+    calls.clear()
+    # rows of another seed do not match the planned noisy inputs: recomputed, same values as a fresh run
+    other = _run(faces, methods, base_seed=1)
+    calls.clear()
+    again = _run(faces, methods, reuse=pd.concat([first[first["noise"] != "speckle"], other]))
+    assert calls == ["speckle", "speckle"]  # warm-up + the one batch the earlier rows did not cover
+    pd.testing.assert_frame_equal(again.drop(columns="seconds"), first.drop(columns="seconds"))

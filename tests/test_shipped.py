@@ -1,0 +1,88 @@
+"""What the repository ships: the 12 checkpoints, the result tables, and the README table made from them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+CHECKPOINTS = REPO / "checkpoints"
+TABLES = CHECKPOINTS / "tables"
+ARCHS = ("autoencoder", "pix2pix", "unet_l1")
+KINDS = ("gaussian", "poisson", "salt_pepper", "speckle")
+
+
+def _tracked_files() -> list[Path]:
+    try:
+        out = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("not a git checkout")
+    return [REPO / name for name in out.decode().split("\0") if name]
+
+
+def test_twelve_generators_with_complete_cards():
+    for arch in ARCHS:
+        for kind in KINDS:
+            card = json.loads((CHECKPOINTS / f"{arch}-{kind}.json").read_text())
+            assert (CHECKPOINTS / card["weights_file"]).is_file()
+            assert card["noise_kind"] == kind and card["arch"] == arch
+            assert card["device"] in ("cpu", "cuda") and card["wall_time_s"] > 0
+            assert {"torch", "denoising"} <= set(card["versions"])
+            assert card["data"]["n_train"] > 10_000 and card["data"]["image_size"] == [28, 28]
+            assert card["stopped"] in ("early_stopping", "max_epochs")  # finished, not interrupted
+            history = card["history"]
+            assert len(history) == card["epochs_run"] >= card["best_epoch"] >= 1
+            assert {"train_loss", "val_mae", "val_psnr"} <= set(history[0])
+            # the kept weights are the best validation epoch, and they beat the noisy input on validation
+            assert card["best_val_mae"] == pytest.approx(min(h["val_mae"] for h in history))
+            assert card["best_val_psnr"] > card["val_noisy_input"]["psnr"]
+
+
+def test_shipped_generators_denoise_lfw_through_the_registry():
+    from denoising.faces import load_lfw_faces
+    from denoising.noise import PRESETS, noisy_copies
+    from denoising.registry import build_registry
+
+    registry = build_registry(CHECKPOINTS)
+    faces = load_lfw_faces(size=28).images[:8]
+    for kind in ("gaussian", "speckle"):
+        noisy, _ = noisy_copies(faces, [str(i) for i in range(8)], PRESETS["post"][kind], base_seed=0)
+        for arch in ARCHS:
+            out = registry[arch](noisy, kind)
+            assert out.shape == faces.shape and out.dtype == np.float32 and 0 <= out.min() <= out.max() <= 1
+            # trained on CelebA, still far better than the noisy input on these unseen LFW faces
+            assert np.abs(out - faces).mean() < 0.6 * np.abs(noisy - faces).mean(), (arch, kind)
+
+
+def test_no_pickle_and_repository_under_50_mib():
+    files = _tracked_files()
+    assert not [f for f in files if f.suffix in (".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".npy", ".npz")]
+    total = sum(f.stat().st_size for f in files if f.is_file())
+    assert total < 50 * 2 ** 20, f"tracked files take {total / 2 ** 20:.1f} MiB"
+
+
+def test_readme_results_match_shipped_tables():
+    printed = subprocess.run([sys.executable, "scripts/evaluate.py", "--markdown-only"], cwd=REPO,
+                             capture_output=True, text=True, check=True).stdout
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert printed.strip() and printed.strip() in readme, "README results differ from `evaluate.py --markdown-only`"
+
+
+def test_shipped_tables_cover_every_method_and_both_test_sets():
+    from denoising.evaluation import load_tables
+
+    tables = load_tables(TABLES)
+    summary = tables.summary
+    assert set(summary["test_set"]) == {"celeba_test", "lfw"}
+    methods = set(summary["method"])
+    assert {"noisy", "median", "bm3d", *ARCHS} <= methods
+    full = summary[summary["method"] != "bm3d"]
+    assert set(full.loc[full["test_set"] == "celeba_test", "n_images"]) == {660}
+    assert set(full.loc[full["test_set"] == "lfw", "n_images"]) == {100}
+    per_image = tables.per_image
+    assert len(per_image) == int(summary["n_images"].sum())
