@@ -66,6 +66,16 @@ def tables() -> Tables:
     return _tables(str(folder), stamp)
 
 
+def per_image_or_stop():
+    """The per-face results table; without one, say how to make it and end the page here."""
+    per_image = tables().per_image
+    if per_image.empty:
+        st.info("No per-face results yet: run `python scripts/evaluate.py --data .cache/faces/<your prepared faces>`. "
+                "The Noise lab works without them.")
+        st.stop()
+    return per_image
+
+
 @st.cache_resource(show_spinner=False)
 def classical() -> dict:
     """The classical filters and the 'noisy' baseline (no torch)."""

@@ -116,13 +116,18 @@ class _Runner:
     def run(self, method: Any, images: np.ndarray, noise_kind: str, desc: str) -> np.ndarray:
         portable = _portable(method) if method.slow and self.workers > 1 and len(images) > 1 else None
         if portable is None:
-            out = np.asarray(method(images, noise_kind), dtype=np.float32)
-            self._tick(len(images), desc)
-            return out
+            # slow methods go in small pieces so the progress bar moves every few seconds
+            parts = _chunks(len(images), -(-len(images) // 8)) if method.slow else [slice(0, len(images))]
+            outputs = []
+            for s in parts:
+                outputs.append(np.asarray(method(images[s], noise_kind), dtype=np.float32))
+                self._tick(s.stop - s.start, desc)
+            return np.concatenate(outputs)
         if self.pool is None:
             # spawn, not fork: the parent may hold torch's thread pools, which do not survive a fork
             self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
-        parts = _chunks(len(images), 4 * self.workers)  # several chunks per worker evens out the load
+        # several chunks per worker even out the load; at most ~8 faces each keeps the progress bar moving
+        parts = _chunks(len(images), max(4 * self.workers, -(-len(images) // 8)))
         futures = [self.pool.submit(_worker_denoise, portable, images[s], noise_kind) for s in parts]
         outputs = []
         for s, future in zip(parts, futures):  # in order, so the result does not depend on scheduling

@@ -8,11 +8,8 @@ from dashboard.tables import HIGHER_IS_BETTER, METRIC_SHORT, METRICS
 
 st.title("Browse the test faces")
 data = common.tables()
-if data.per_image.empty:
-    st.info("No per-face results yet: run `python scripts/evaluate.py --data .cache/faces/<your prepared faces>`. The Noise lab works without them.")
-    st.stop()
+per_image = common.per_image_or_stop()
 names = common.method_names()
-per_image = data.per_image
 
 test_sets = data.test_sets()
 # without a CelebA folder only the built-in faces can be pictured, so they open first

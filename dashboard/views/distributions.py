@@ -8,11 +8,8 @@ from dashboard.tables import HIGHER_IS_BETTER, METRIC_SHORT, METRICS, paired
 st.title("How the scores spread over the faces")
 st.write("An average can hide a lot: here is every face's score, per method.")
 data = common.tables()
-if data.per_image.empty:
-    st.info("No per-face results yet: run `python scripts/evaluate.py --data .cache/faces/<your prepared faces>`.")
-    st.stop()
+per_image = common.per_image_or_stop()
 names = common.method_names()
-per_image = data.per_image
 
 from dashboard.charts import distribution, paired_histogram  # noqa: E402
 
