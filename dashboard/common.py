@@ -127,8 +127,30 @@ def outputs_for(noisy: np.ndarray, noise_kind: str, methods: list[str]) -> dict[
         method = available.get(name)
         if method is None or not method.available(noise_kind):
             continue
-        out[name] = run_method(name, noisy, noise_kind, folder)
+        result = _guarded(name, lambda: run_method(name, noisy, noise_kind, folder))
+        if result is not None:
+            out[name] = result
     return out
+
+
+def run_live(methods: dict, wanted: list[str], noisy: np.ndarray, noise_kind: str) -> dict[str, np.ndarray]:
+    """Run methods now (uncached, for live timing); a learned model that fails to load is left out with a warning."""
+    out = {}
+    for name in wanted:
+        result = _guarded(name, lambda: np.asarray(methods[name](noisy, noise_kind), np.float32))
+        if result is not None:
+            out[name] = result
+    return out
+
+
+def _guarded(name: str, compute: Callable[[], np.ndarray]) -> np.ndarray | None:
+    try:
+        return compute()
+    except Exception as error:  # noqa: BLE001 - a broken checkpoint must not take the page down
+        if name not in LEARNED_NAMES:
+            raise
+        st.warning(f"{LEARNED_NAMES[name]} is left out: {error}")
+        return None
 
 
 @st.cache_resource(show_spinner="Loading the built-in faces…")

@@ -156,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     from denoising.evaluation import evaluate, faces_summary, markdown_results, planned_work, write_tables
     from denoising.faces import FaceDataError, load_lfw_faces, load_prepared
     from denoising.noise import NOISE_KINDS, PRESETS
+    from denoising.models.checkpoint import CheckpointError
     from denoising.registry import build_registry
     from denoising.stats import PSNR_CAP, summarize
 
@@ -217,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
                                    workers=args.workers, progress=progress, reuse=reuse))
     except KeyboardInterrupt:
         return _fail("interrupted; no tables written")
+    except CheckpointError as exc:
+        return _fail(f"{exc}; no tables written")
     finally:
         if bar is not None:
             bar.close()

@@ -239,3 +239,15 @@ def test_regenerated_noise_matches_what_was_scored(tiny_faces):
         noisy, seeds = noisy_copies(tiny_faces, ids, spec, base_seed=3)
         again = noisy_from_seed(tiny_faces[5], spec, int(seeds[5]))
         assert np.array_equal(again, noisy[5])
+
+
+def test_corrupt_checkpoint_is_a_warning_not_a_traceback(env, monkeypatch, tmp_path):
+    broken = tmp_path / "broken"
+    make_checkpoint(broken)
+    weights = broken / "autoencoder-gaussian.safetensors"
+    weights.write_bytes(weights.read_bytes()[:500])  # a download cut short
+    monkeypatch.setenv("DENOISING_CHECKPOINT_DIR", str(broken))
+    at = run_page("views/noise_lab.py", {"kind": "gaussian"})
+    assert_ok(at)
+    assert any("truncated or corrupt" in w.value for w in at.warning)
+    assert at.image  # the classical filters still show

@@ -88,15 +88,14 @@ names = {n: m.display_name for n, m in methods.items()}
 fast = [n for n, m in methods.items() if not m.slow and n != "noisy" and m.available(kind)]
 slow = [n for n, m in methods.items() if m.slow and m.available(kind)]
 start = time.perf_counter()
-outputs = {n: np.asarray(methods[n](noisy, kind), np.float32) for n in fast}
-elapsed = time.perf_counter() - start
+outputs = common.run_live(methods, fast, noisy, kind)
+elapsed, n_fast = time.perf_counter() - start, len(outputs)
 
 state_key = hashlib.sha256(noisy.tobytes() + kind.encode()).hexdigest()
 if slow:
     if st.button("Also run the slow methods (" + ", ".join(names[n] for n in slow) + ")", key="lab_slow"):
         with st.spinner("Running the slow methods…"):
-            st.session_state["lab_slow_out"] = (state_key, {n: np.asarray(methods[n](noisy, kind), np.float32)
-                                                            for n in slow})
+            st.session_state["lab_slow_out"] = (state_key, common.run_live(methods, slow, noisy, kind))
     cached = st.session_state.get("lab_slow_out")
     if cached and cached[0] == state_key:
         outputs.update(cached[1])
@@ -107,7 +106,7 @@ captions = ["Original"] + [
     f"{'With noise' if n == 'noisy' else names.get(n, n)} · MAE {scores[n]['mae'][0]:.3f}" for n in pictures
 ]
 common.show_faces([clean] + list(pictures.values()), captions)
-st.caption(f"{face_label}: {spec.label}, seed {seed}. The {len(fast)} fast methods took {elapsed * 1000:.0f} ms.")
+st.caption(f"{face_label}: {spec.label}, seed {seed}. The {n_fast} fast methods took {elapsed * 1000:.0f} ms.")
 if not common.has_checkpoints():
     st.caption(common.HOW_TO_TRAIN)
 
