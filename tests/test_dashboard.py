@@ -75,7 +75,7 @@ def test_every_page_renders(env, monkeypatch, celeba, checkpoints):
         assert_ok(at)
         text = " ".join(m.value for m in [*at.markdown, *at.info, *at.caption])
         if page == "views/findings.py":
-            assert at.dataframe, "headline table missing"
+            assert at.table, "headline table missing"
             # CelebA is the default test set; without its folder the example faces fall back to LFW, with a note.
             assert at.image
             assert ("DENOISING_CELEBA_DIR" in text) != celeba
@@ -88,7 +88,7 @@ def test_every_page_renders(env, monkeypatch, celeba, checkpoints):
 def test_findings_text_and_best_marked(env):
     at = run_page(PAGES[0], {"set": "lfw"})
     assert_ok(at)
-    headline = at.dataframe[0].value
+    headline = at.table[0].value
     assert "Noisy input (no filter)" in headline.index  # methods are rows, noise kinds columns
     assert any("lowest average error" in m.value for m in at.markdown)
     # the fixture's best mean MAE per noise kind (noisy input excluded) is named under the table

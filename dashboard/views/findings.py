@@ -27,7 +27,7 @@ common.publish(set=test_set, metric=metric)
 table = headline_table(data.summary, test_set, metric)
 best = {noise: best_method(row, metric) for noise, row in table.iterrows()}
 st.subheader(f"Mean {METRIC_SHORT[metric]} per method and kind of noise")
-st.dataframe(marked_table(table, best, names, common.noise_label, metric))
+st.table(marked_table(table, best, names, common.noise_label, metric))  # static: on screen at once
 st.caption("Highlighted: the best method for each kind of noise. "
            + "; ".join(f"{common.noise_label(n)}: {names.get(m, m)}" for n, m in best.items() if m) + ".")
 common.csv_download(data.summary[data.summary["test_set"] == test_set], f"summary-{test_set}.csv", "find_csv",

@@ -118,6 +118,6 @@ table = pd.DataFrame([
     for n in pictures
 ])
 st.session_state["lab_last_scores"] = table  # read by the tests and the speed script
-st.dataframe(table, hide_index=True,
-             column_config={c: st.column_config.NumberColumn(format="%.4f") for c in table.columns[1:]})
+# a static table: it appears with the pictures, without the interactive grid's start-up cost
+st.table(table.set_index("Method").style.format("{:.4f}"))
 common.csv_download(table, "noise-lab-scores.csv", "lab_csv")
