@@ -9,6 +9,12 @@ import plotly.graph_objects as go
 from dashboard.tables import HIGHER_IS_BETTER, METRIC_LABELS, METRIC_SHORT, NOISE_LABELS
 
 
+# One distinct colour per method in registry order (noisy input grey, 8 filters, 3 networks in strong colours);
+# plotly's default palette has only 10 and would repeat.
+COLORWAY = ["#7f7f7f", "#aec7e8", "#1f77b4", "#98df8a", "#2ca02c", "#ffbb78", "#ff7f0e", "#c5b0d5", "#9467bd",
+            "#d62728", "#e377c2", "#17becf", "#8c564b", "#bcbd22"]
+
+
 def _name(names: dict[str, str], method: str) -> str:
     return names.get(method, method)
 
@@ -42,6 +48,7 @@ def grouped_bars(summary: pd.DataFrame, test_set: str, metric: str, names: dict[
         legend_title="Method",
         margin=dict(l=10, r=10, t=30, b=10),
         height=420,
+        colorway=COLORWAY,
     )
     return fig
 
@@ -68,7 +75,7 @@ def distribution(per_image: pd.DataFrame, metric: str, names: dict[str, str], ki
         fig.update_layout(xaxis_title=axis, yaxis_title="Share of faces at or below this value")
     else:
         fig.update_layout(yaxis_title=axis, showlegend=False)
-    fig.update_layout(margin=dict(l=10, r=10, t=30, b=10), height=420, legend_title="Method")
+    fig.update_layout(margin=dict(l=10, r=10, t=30, b=10), height=420, legend_title="Method", colorway=COLORWAY)
     return fig
 
 

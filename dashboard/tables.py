@@ -131,6 +131,11 @@ def _mean(summary: pd.DataFrame, test_set: str, noise: str, method: str, metric:
     return float(rows[f"{metric}_mean"].iloc[0])
 
 
+def _mae(value: float) -> str:
+    """Four decimals, or five below 0.01 so that close small errors (0.00199 vs 0.00201) stay apart."""
+    return f"{value:.4f}" if value >= 0.01 else f"{value:.5f}"
+
+
 def findings(summary: pd.DataFrame, test_set: str, names: dict[str, str] | None = None) -> list[str]:
     """A few plain sentences computed from the mean MAE table (never hand-written numbers).
 
@@ -149,17 +154,17 @@ def findings(summary: pd.DataFrame, test_set: str, names: dict[str, str] | None 
         if best is None:
             continue
         others = row.drop(labels=[best, "noisy"], errors="ignore").dropna().sort_values()
-        text = f"**{NOISE_LABELS.get(noise, noise)}**: {label(best)} has the lowest average error ({row[best]:.4f})"
+        text = f"**{NOISE_LABELS.get(noise, noise)}**: {label(best)} has the lowest average error ({_mae(row[best])})"
         if not others.empty:
             runner = others.index[0]
             gap = (others.iloc[0] - row[best]) / others.iloc[0] * 100 if others.iloc[0] else 0.0
-            text += f", {gap:.0f}% lower than the next best, {label(runner)} ({others.iloc[0]:.4f})"
+            text += f", {gap:.0f}% lower than the next best, {label(runner)} ({_mae(others.iloc[0])})"
         noisy = row.get("noisy")
         if noisy is not None and pd.notna(noisy) and noisy > 0:
             if row[best] < noisy:
                 text += f"; it removes {100 * (1 - row[best] / noisy):.0f}% of the error of the noisy photo"
             else:
-                text += (f", yet the noisy photo left alone is closer to the original ({noisy:.4f}): "
+                text += (f", yet the noisy photo left alone is closer to the original ({_mae(noisy)}): "
                          f"at this strength every method makes it worse")
         sentences.append(text + ".")
     # The post's two claims, checked against our numbers.
