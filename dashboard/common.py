@@ -225,6 +225,25 @@ def show_faces(images: list[np.ndarray], captions: list[str], scale: int = FACE_
     st.image([png_bytes(image, scale) for image in images], caption=captions, output_format="PNG", width=width)
 
 
+def show_faces_inline(images: list[np.ndarray], captions: list[str], scale: int = FACE_SCALE) -> None:
+    """Like :func:`show_faces`, but the PNGs travel inside the page (data URIs) instead of as separate
+    downloads: on a live page (the Noise lab) the new pictures then appear with the scores, without
+    a round of image requests after every slider move."""
+    import html
+
+    from dashboard.images import png_data_uri
+
+    cells = "".join(
+        f'<figure class="face"><img src="{png_data_uri(image, scale)}" width="{image.shape[1] * scale}" '
+        f'height="{image.shape[0] * scale}" alt="{html.escape(caption)}">'
+        f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+        for image, caption in zip(images, captions))
+    width = images[0].shape[1] * scale if images else 0
+    st.html(f'<div class="face-row" data-testid="faceRow" style="display:flex;flex-wrap:wrap;gap:8px">{cells}</div>'
+            f"<style>.face-row figure{{margin:0;width:{width}px}} .face-row img{{image-rendering:pixelated;"
+            f"display:block}} .face-row figcaption{{font-size:0.8rem;color:grey;text-align:center}}</style>")
+
+
 def init_param(name: str, key: str, default: Any, cast: Callable = str, valid: Callable[[Any], bool] | None = None) -> None:
     """Seed a widget's value from the page URL (``?name=...``) the first time the page runs."""
     current = st.session_state.get(key, None)

@@ -23,12 +23,13 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 PAGES = {
     "": ("image", "chart"),  # Findings, the landing page
     "browse": ("image",),
-    "noise_lab": ("image",),
+    "noise_lab": ("faces",),
     "distributions": ("chart",),
     "training": ("chart",),
     "method": ("image",),
 }
-SELECTORS = {"image": '[data-testid="stImage"] img', "chart": ".js-plotly-plot"}
+# the Noise lab shows its faces inline (one HTML row of data-URI PNGs), the other pages as st.image
+SELECTORS = {"image": '[data-testid="stImage"] img', "faces": ".face-row img", "chart": ".js-plotly-plot"}
 # Streamlit marks the app root with its script state; "notRunning" once a run has finished
 _IDLE_JS = ("() => { const app = document.querySelector('[data-testid=\"stApp\"]');"
             " return app && app.getAttribute('data-test-script-state') === 'notRunning'; }")

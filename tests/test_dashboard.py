@@ -81,8 +81,10 @@ def test_every_page_renders(env, monkeypatch, celeba, checkpoints):
             assert ("DENOISING_CELEBA_DIR" in text) != celeba
         if page == "views/training.py":
             assert ("train.py" in text) != checkpoints
-        if page in ("views/noise_lab.py", "views/method.py"):
+        if page == "views/method.py":
             assert at.image
+        if page == "views/noise_lab.py":
+            assert "data:image/png;base64," in _face_row(at)
 
 
 def test_findings_text_and_best_marked(env):
@@ -125,8 +127,13 @@ def test_browse_opens_face_from_url(env, monkeypatch):
     assert len(at.image) >= 3  # gallery, face + outputs, heatmaps
 
 
-def _lab_state(at: AppTest) -> tuple[list[str], pd.DataFrame]:
-    return [u for img in at.image for u in img.value], at.session_state["lab_last_scores"]
+def _face_row(at: AppTest) -> str:
+    """The Noise lab's row of faces (inline PNGs in one HTML element)."""
+    return "".join(h.proto.body for h in at.get("html") if "face-row" in h.proto.body)
+
+
+def _lab_state(at: AppTest) -> tuple[str, pd.DataFrame]:
+    return _face_row(at), at.session_state["lab_last_scores"]
 
 
 def test_noise_lab_reacts_to_kind_and_slider(env):
@@ -167,7 +174,7 @@ def test_noise_lab_grey_upload_is_converted(env):
     at.file_uploader(key="lab_upload").set_value(("grey.png", buffer.getvalue(), "image/png")).run()
     assert_ok(at)
     assert not at.error
-    assert at.image
+    assert "data:image/png;base64," in _face_row(at)
 
 
 def test_missing_celeba_folder_is_a_message(env, monkeypatch, tmp_path):
@@ -250,4 +257,4 @@ def test_corrupt_checkpoint_is_a_warning_not_a_traceback(env, monkeypatch, tmp_p
     at = run_page("views/noise_lab.py", {"kind": "gaussian"})
     assert_ok(at)
     assert any("truncated or corrupt" in w.value for w in at.warning)
-    assert at.image  # the classical filters still show
+    assert _face_row(at).count("<figure") == 9  # original, noisy and the 7 fast classical filters still show

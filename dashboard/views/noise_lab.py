@@ -105,7 +105,7 @@ scores = {n: score(clean[None], img[None]) for n, img in pictures.items()}
 captions = ["Original"] + [
     f"{'With noise' if n == 'noisy' else names.get(n, n)} · MAE {scores[n]['mae'][0]:.3f}" for n in pictures
 ]
-common.show_faces([clean] + list(pictures.values()), captions)
+common.show_faces_inline([clean] + list(pictures.values()), captions)
 st.caption(f"{face_label}: {spec.label}, seed {seed}. The {n_fast} fast methods took {elapsed * 1000:.0f} ms.")
 if not common.has_checkpoints():
     st.caption(common.HOW_TO_TRAIN)
