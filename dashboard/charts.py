@@ -102,7 +102,7 @@ def training_curves(history: pd.DataFrame, noisy_val: dict | None = None) -> go.
 
     x = history["epoch"] if "epoch" in history else pd.Series(np.arange(1, len(history) + 1))
     panels = [("train_loss", "Training loss"), ("val_mae", "Validation MAE (lower is better)"),
-              ("val_psnr", "Validation PSNR, dB (higher is better)")]
+              ("val_psnr", "Validation PSNR in dB (higher better)")]
     panels = [(c, t) for c, t in panels if c in history]
     fig = make_subplots(rows=1, cols=max(1, len(panels)), subplot_titles=[t for _, t in panels])
     best = int(history["val_mae"].idxmin()) if "val_mae" in history and history["val_mae"].notna().any() else None
