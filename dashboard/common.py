@@ -105,9 +105,17 @@ def registry(learned: bool = True) -> dict:
 
 
 def method_names() -> dict[str, str]:
-    """Method name -> label for readers, without loading torch."""
+    """Method name -> label for readers, without loading torch.
+
+    The tables' meta.json names every method it scored; only when it lacks some are the classical
+    filters imported for their names (a few hundred ms that the first page should not wait for).
+    """
     names = dict(LEARNED_NAMES)
-    names.update({name: m.display_name for name, m in classical().items()})
+    recorded = {m["name"]: m["display_name"] for m in tables().meta.get("methods", [])
+                if isinstance(m, dict) and "name" in m and "display_name" in m}
+    names.update(recorded)
+    if not recorded or not set(tables().summary.get("method", [])) <= set(names):
+        names.update({name: m.display_name for name, m in classical().items()})
     return names
 
 

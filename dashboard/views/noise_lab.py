@@ -119,5 +119,5 @@ table = pd.DataFrame([
 ])
 st.session_state["lab_last_scores"] = table  # read by the tests and the speed script
 # a static table: it appears with the pictures, without the interactive grid's start-up cost
-st.table(table.set_index("Method").style.format("{:.4f}"))
+st.table(table.set_index("Method").map("{:.4f}".format))  # plain strings: no Styler rendering on every move
 common.csv_download(table, "noise-lab-scores.csv", "lab_csv")
