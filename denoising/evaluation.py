@@ -105,9 +105,17 @@ class _Runner:
     def __enter__(self) -> "_Runner":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, *exc) -> None:
         if self.pool is not None:
-            self.pool.shutdown()
+            if exc_type is not None:
+                # an error or Ctrl-C: stop the workers now rather than after the queued chunks (a minute of BM3D)
+                terminate = getattr(self.pool, "terminate_workers", None)  # Python >= 3.14
+                if terminate is not None:
+                    terminate()
+                else:
+                    for process in list((getattr(self.pool, "_processes", None) or {}).values()):
+                        process.terminate()
+            self.pool.shutdown(wait=True, cancel_futures=exc_type is not None)
 
     def _tick(self, n: int, desc: str) -> None:
         if self.progress is not None:

@@ -22,6 +22,7 @@ import logging
 import os
 import platform
 import shlex
+import signal
 import sys
 import time
 from importlib import metadata
@@ -210,6 +211,10 @@ def main(argv: list[str] | None = None) -> int:
 
     import pandas as pd
 
+    def stop_on_sigterm(signum, frame):  # `kill` gets the same clean stop as Ctrl-C (worker pool included)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop_on_sigterm)
     t0 = time.perf_counter()
     frames = []
     try:
