@@ -71,6 +71,14 @@ def test_truncated_weights(saved):
         load(weights)
 
 
+def test_misnamed_noise_kind(saved):
+    for suffix in (".json", ".safetensors"):  # a Gaussian model copied under the Poisson name
+        saved.with_name("unet_l1-poisson" + suffix).write_bytes(saved.with_suffix(suffix).read_bytes())
+    with pytest.raises(CheckpointError, match="trained for 'gaussian' noise, not 'poisson': the file is misnamed"):
+        load((saved.parent, "unet_l1", "poisson"))
+    load((saved.parent, "unet_l1", "gaussian"))  # the real one still loads
+
+
 def test_json_missing_keys_and_wrong_arch(saved):
     with pytest.raises(CheckpointError, match="is a 'unet_l1' checkpoint, expected 'pix2pix'"):
         load(saved, arch="pix2pix")

@@ -184,12 +184,13 @@ def save(model: nn.Module, directory: str | Path, arch: str, noise_kind: str, me
     return weights
 
 
-def _resolve(source: str | Path | tuple) -> tuple[Path, str | None]:
+def _resolve(source: str | Path | tuple) -> tuple[Path, str | None, str | None]:
+    """(stem, expected arch, expected noise kind); a path names neither."""
     if isinstance(source, tuple):
         directory, arch, kind = source
-        return checkpoint_stem(directory, arch, kind), arch
+        return checkpoint_stem(directory, arch, kind), arch, kind
     path = Path(source)
-    return (path.with_suffix("") if path.suffix in (".json", ".safetensors") else path), None
+    return (path.with_suffix("") if path.suffix in (".json", ".safetensors") else path), None, None
 
 
 def load_state_dict_strict(model: nn.Module, tensors: dict[str, torch.Tensor], what: str) -> None:
@@ -218,7 +219,8 @@ def load(source: str | Path | tuple, arch: str | None = None, device: str | torc
     Parameters
     ----------
     source : str, Path or tuple
-        A ``.safetensors`` or ``.json`` path (or the common stem), or ``(directory, arch, noise_kind)``.
+        A ``.safetensors`` or ``.json`` path (or the common stem), or ``(directory, arch, noise_kind)``;
+        the tuple form also checks that the checkpoint is of that arch and noise kind.
     arch : str, optional
         Expected training recipe; a checkpoint of another arch raises :class:`CheckpointError`.
     device : str or torch.device
@@ -234,10 +236,10 @@ def load(source: str | Path | tuple, arch: str | None = None, device: str | torc
     Raises
     ------
     CheckpointError
-        Missing file, unreadable JSON, missing JSON keys, wrong arch, truncated or corrupt
+        Missing file, unreadable JSON, missing JSON keys, wrong arch or noise kind, truncated or corrupt
         weights, or weights that do not fit the architecture.
     """
-    stem, expected_arch = _resolve(source)
+    stem, expected_arch, expected_kind = _resolve(source)
     expected_arch = arch or expected_arch
     json_path, weights_path = stem.with_suffix(".json"), stem.with_suffix(".safetensors")
     if not weights_path.is_file():
@@ -248,6 +250,9 @@ def load(source: str | Path | tuple, arch: str | None = None, device: str | torc
         raise CheckpointError(f"{json_path} lacks required keys {missing}")
     if expected_arch is not None and meta["arch"] != expected_arch:
         raise CheckpointError(f"{json_path} is a {meta['arch']!r} checkpoint, expected {expected_arch!r}")
+    if expected_kind is not None and meta["noise_kind"] != expected_kind:
+        raise CheckpointError(f"{json_path} was trained for {meta['noise_kind']!r} noise, not {expected_kind!r}: "
+                              "the file is misnamed")
     if meta["format_version"] != FORMAT_VERSION:
         raise CheckpointError(f"{json_path} has format_version {meta['format_version']}, this code reads {FORMAT_VERSION}")
     model = build_model(meta["model_class"], meta["model_kwargs"])
