@@ -93,10 +93,12 @@ def paired_histogram(diff: np.ndarray, metric: str, a: str, b: str) -> go.Figure
     return fig
 
 
-def training_curves(history: pd.DataFrame, noisy_val: dict | None = None) -> go.Figure:
-    """Training loss, validation MAE and validation PSNR per epoch, side by side, best epoch marked.
+def training_curves(history: pd.DataFrame, noisy_val: dict | None = None, kept_epoch: int | None = None) -> go.Figure:
+    """Training loss, validation MAE and validation PSNR per epoch, side by side, the kept epoch marked.
 
     ``noisy_val`` ({"mae", "psnr"} of the untouched noisy validation faces) draws the bar to beat.
+    ``kept_epoch`` is the checkpoint's ``best_epoch``; it is not simply the lowest validation MAE,
+    because a smaller gain than the training's ``min_improvement`` did not replace the kept weights.
     """
     from plotly.subplots import make_subplots
 
@@ -105,13 +107,14 @@ def training_curves(history: pd.DataFrame, noisy_val: dict | None = None) -> go.
               ("val_psnr", "Validation PSNR in dB (higher better)")]
     panels = [(c, t) for c, t in panels if c in history]
     fig = make_subplots(rows=1, cols=max(1, len(panels)), subplot_titles=[t for _, t in panels])
-    best = int(history["val_mae"].idxmin()) if "val_mae" in history and history["val_mae"].notna().any() else None
+    kept = np.flatnonzero(x.to_numpy() == kept_epoch) if kept_epoch is not None else []
+    best = int(kept[0]) if len(kept) else None
     for col, (column, _) in enumerate(panels, start=1):
         fig.add_scatter(x=x, y=history[column], mode="lines+markers", name=column, showlegend=False,
                         marker=dict(size=5), line=dict(color="#1f77b4"), row=1, col=col)
         if best is not None:
             fig.add_scatter(x=[x.iloc[best]], y=[history[column].iloc[best]], mode="markers", showlegend=col == 1,
-                            name="kept weights (best validation MAE)", marker=dict(size=12, color="#d62728",
+                            name="kept weights (best validation epoch)", marker=dict(size=12, color="#d62728",
                                                                                    symbol="star"), row=1, col=col)
         metric = column.removeprefix("val_")
         if noisy_val and column.startswith("val_") and noisy_val.get(metric) is not None:

@@ -258,3 +258,15 @@ def test_corrupt_checkpoint_is_a_warning_not_a_traceback(env, monkeypatch, tmp_p
     assert_ok(at)
     assert any("truncated or corrupt" in w.value for w in at.warning)
     assert _face_row(at).count("<figure") == 9  # original, noisy and the 7 fast classical filters still show
+
+
+def test_training_curves_mark_the_kept_epoch_not_the_lowest_mae():
+    from dashboard.charts import training_curves
+
+    # epoch 3 is lower, but by less than min_improvement: the checkpoint kept epoch 2
+    history = pd.DataFrame({"epoch": [1, 2, 3], "train_loss": [0.3, 0.2, 0.19], "val_mae": [0.1, 0.05, 0.04999],
+                            "val_psnr": [18.0, 20.0, 20.01]})
+    fig = training_curves(history, {"mae": 0.2, "psnr": 11.0}, kept_epoch=2)
+    stars = [t for t in fig.data if t.name.startswith("kept weights")]
+    assert len(stars) == 3 and all(tuple(t.x) == (2,) for t in stars)
+    assert [tuple(t.y) for t in stars] == [(0.2,), (0.05,), (20.0,)]

@@ -83,7 +83,7 @@ else:
     st.caption("Loss = the error the network was trained to shrink; validation = scores on faces it never trained "
                "on, with fresh noise. The star marks the epoch whose weights were kept; the dashed line is the "
                "untouched noisy input.")
-    common.chart(training_curves(history, card.get("val_noisy_input")), f"training-{stem}.html", "tr_curves")
+    common.chart(training_curves(history, card.get("val_noisy_input"), card.get("best_epoch")), f"training-{stem}.html", "tr_curves")
     common.csv_download(history, f"history-{stem}.csv", "tr_csv", "Download the training history (CSV)")
 
 st.subheader("Model card")
