@@ -110,11 +110,11 @@ def method_names() -> dict[str, str]:
     The tables' meta.json names every method it scored; only when it lacks some are the classical
     filters imported for their names (a few hundred ms that the first page should not wait for).
     """
-    names = dict(LEARNED_NAMES)
-    recorded = {m["name"]: m["display_name"] for m in tables().meta.get("methods", [])
+    names, data = dict(LEARNED_NAMES), tables()
+    recorded = {m["name"]: m["display_name"] for m in data.meta.get("methods", [])
                 if isinstance(m, dict) and "name" in m and "display_name" in m}
     names.update(recorded)
-    if not recorded or not set(tables().summary.get("method", [])) <= set(names):
+    if not recorded or not set(data.summary.get("method", [])) <= set(names):
         names.update({name: m.display_name for name, m in classical().items()})
     return names
 
@@ -247,7 +247,7 @@ def show_faces_inline(images: list[np.ndarray], captions: list[str], scale: int 
         f"<figcaption>{html.escape(caption)}</figcaption></figure>"
         for image, caption in zip(images, captions))
     width = images[0].shape[1] * scale if images else 0
-    st.html(f'<div class="face-row" data-testid="faceRow" style="display:flex;flex-wrap:wrap;gap:8px">{cells}</div>'
+    st.html(f'<div class="face-row" style="display:flex;flex-wrap:wrap;gap:8px">{cells}</div>'
             f"<style>.face-row figure{{margin:0;width:{width}px}} .face-row img{{image-rendering:pixelated;"
             f"display:block}} .face-row figcaption{{font-size:0.8rem;color:grey;text-align:center}}</style>")
 

@@ -89,6 +89,10 @@ def _portable(method: Any) -> Any | None:
     return method
 
 
+#: Faces per piece of a slow method's batch: small enough that the progress bar moves every few seconds.
+SLOW_CHUNK = 8
+
+
 def _chunks(n: int, n_chunks: int) -> list[slice]:
     bounds = np.linspace(0, n, max(1, min(n, n_chunks)) + 1).round().astype(int)
     return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
@@ -124,8 +128,7 @@ class _Runner:
     def run(self, method: Any, images: np.ndarray, noise_kind: str, desc: str) -> np.ndarray:
         portable = _portable(method) if method.slow and self.workers > 1 and len(images) > 1 else None
         if portable is None:
-            # slow methods go in small pieces so the progress bar moves every few seconds
-            parts = _chunks(len(images), -(-len(images) // 8)) if method.slow else [slice(0, len(images))]
+            parts = _chunks(len(images), -(-len(images) // SLOW_CHUNK)) if method.slow else [slice(0, len(images))]
             outputs = []
             for s in parts:
                 outputs.append(np.asarray(method(images[s], noise_kind), dtype=np.float32))
@@ -134,8 +137,8 @@ class _Runner:
         if self.pool is None:
             # spawn, not fork: the parent may hold torch's thread pools, which do not survive a fork
             self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
-        # several chunks per worker even out the load; at most ~8 faces each keeps the progress bar moving
-        parts = _chunks(len(images), max(4 * self.workers, -(-len(images) // 8)))
+        # several chunks per worker even out the load
+        parts = _chunks(len(images), max(4 * self.workers, -(-len(images) // SLOW_CHUNK)))
         futures = [self.pool.submit(_worker_denoise, portable, images[s], noise_kind) for s in parts]
         outputs = []
         for s, future in zip(parts, futures):  # in order, so the result does not depend on scheduling

@@ -109,11 +109,11 @@ def measure_browser_slider(page, port: int, moves: int = 5) -> dict[str, float]:
         start = time.perf_counter()
         page.keyboard.press("ArrowLeft")
         page.wait_for_function(
-            "(before) => { const els = [...document.querySelectorAll('[data-testid=\"stCaptionContainer\"]')]"
+            "([before, faces]) => { const els = [...document.querySelectorAll('[data-testid=\"stCaptionContainer\"]')]"
             ".filter(e => e.innerText.includes('fast methods took'));"
             " return els.length && els[0].innerText !== before"
-            " && [...document.querySelectorAll('.face-row img')].every(i => i.complete); }",
-            arg=before, timeout=30000, polling=5)
+            " && [...document.querySelectorAll(faces)].every(i => i.complete); }",
+            arg=[before, live.SELECTORS["faces"]], timeout=30000, polling=5)
         page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r())))")
         times.append(time.perf_counter() - start)
         live.wait_idle(page)  # let the run finish before the next move
