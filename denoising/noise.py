@@ -38,25 +38,12 @@ from typing import Any
 
 import numpy as np
 
+from denoising.catalogue import NOISE_DESCRIPTIONS, NOISE_KINDS, NOISE_NAMES, PRESET_PARAMS
+
 log = logging.getLogger(__name__)
 
-NOISE_KINDS = ("gaussian", "poisson", "salt_pepper", "speckle")
-
-#: Human names of the noise kinds, for people who do not read code.
-NOISE_DISPLAY = {
-    "gaussian": "Gaussian",
-    "poisson": "Poisson",
-    "salt_pepper": "Salt & pepper",
-    "speckle": "Speckle",
-}
-
-#: One sentence per noise kind, for people who do not read code.
-NOISE_DESCRIPTIONS = {
-    "gaussian": "Random grain of the same strength added everywhere, like a cheap camera sensor.",
-    "poisson": "Grain from counting too few particles of light, stronger in bright areas, as in dim photos.",
-    "salt_pepper": "A few isolated dots turned fully white or black, like dust or dead pixels.",
-    "speckle": "Grain that multiplies the brightness, so bright areas get much noisier, as in radar or ultrasound.",
-}
+#: Names, labels and descriptions of the noise kinds live in the catalogue (re-exported here).
+NOISE_DISPLAY = NOISE_NAMES
 
 _SALT_PEPPER_PER = ("value", "pixel")
 
@@ -282,7 +269,7 @@ class NoiseSpec:
     def label(self) -> str:
         """Human text, e.g. ``"Gaussian, σ = 0.316"``."""
         p = self.params
-        name = NOISE_DISPLAY[self.kind]
+        name = NOISE_NAMES[self.kind]
         if self.kind in ("gaussian", "speckle"):
             return f"{name}, σ = {p['sigma']:.3g}"
         if self.kind == "poisson":
@@ -291,19 +278,11 @@ class NoiseSpec:
         return f"{name}, {100 * p['amount']:.3g}% of {unit} ({100 * p['salt_fraction']:.3g}% white)"
 
 
-def _presets(gaussian_sigma: float, amount: float) -> dict[str, NoiseSpec]:
-    return {
-        "gaussian": NoiseSpec("gaussian", {"sigma": gaussian_sigma}),
-        "poisson": NoiseSpec("poisson", {"peak": 256.0}),
-        "salt_pepper": NoiseSpec("salt_pepper", {"amount": amount, "salt_fraction": 0.5, "per": "value"}),
-        "speckle": NoiseSpec("speckle", {"sigma": 1.0}),
-    }
-
-
-#: Named settings: "post" (the blog post's code) and "notebook" (its notebook's milder variant).
+#: Named settings as NoiseSpecs, built from :data:`denoising.catalogue.PRESET_PARAMS`: "post" (the
+#: blog post's code) and "notebook" (its notebook's milder variant).
 PRESETS: dict[str, dict[str, NoiseSpec]] = {
-    "post": _presets(math.sqrt(0.1), 0.004),       # Gaussian var 0.1, s&p 0.4 % of values
-    "notebook": _presets(0.1, 0.03),               # Gaussian var 0.01, s&p 3 % of values
+    preset: {kind: NoiseSpec(kind, params) for kind, params in kinds.items()}
+    for preset, kinds in PRESET_PARAMS.items()
 }
 
 

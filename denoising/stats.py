@@ -28,13 +28,11 @@ import logging
 import numpy as np
 import pandas as pd
 
+from denoising.catalogue import HIGHER_IS_BETTER, METRICS
 from denoising.noise import derive_seed
 
 log = logging.getLogger(__name__)
 
-METRICS = ("mae", "psnr", "ssim")
-#: Higher is better for PSNR and SSIM, lower for MAE.
-HIGHER_IS_BETTER = {"mae": False, "psnr": True, "ssim": True}
 #: PSNR values above this (only ``inf``, for identical images) are capped here for statistics.
 PSNR_CAP = 100.0
 GROUP_KEYS = ["test_set", "noise", "method"]

@@ -1,0 +1,181 @@
+"""The one catalogue of names: noise kinds, strength presets, methods, metrics and test sets.
+
+Everything a person reads (display names, labels, one-sentence descriptions) and every name that
+keys a table lives here once. The library, the scripts and the dashboard import it; none keeps a
+copy. Plain Python only (no numpy, no torch), so importing it is instant.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+# ----------------------------------------------------------------------------- noise kinds
+
+NOISE_KINDS = ("gaussian", "poisson", "salt_pepper", "speckle")
+
+#: Short human names, e.g. in ``NoiseSpec.label`` ("Gaussian, σ = 0.316").
+NOISE_NAMES = {
+    "gaussian": "Gaussian",
+    "poisson": "Poisson",
+    "salt_pepper": "Salt & pepper",
+    "speckle": "Speckle",
+}
+
+#: Labels with a hint of what the noise looks like, for charts and menus.
+NOISE_LABELS = {
+    "gaussian": "Gaussian (grain)",
+    "poisson": "Poisson (low light)",
+    "salt_pepper": "Salt & pepper (specks)",
+    "speckle": "Speckle (multiplicative)",
+}
+
+#: One sentence per noise kind, for people who do not read code.
+NOISE_DESCRIPTIONS = {
+    "gaussian": "Random grain of the same strength added everywhere, like a cheap camera sensor.",
+    "poisson": "Grain from counting too few particles of light, stronger in bright areas, as in dim photos.",
+    "salt_pepper": "A few isolated dots turned fully white or black, like dust or dead pixels.",
+    "speckle": "Grain that multiplies the brightness, so bright areas get much noisier, as in radar or ultrasound.",
+}
+
+
+@dataclass(frozen=True)
+class Strength:
+    """The one parameter that sets how strong a kind of noise is, and how a slider offers it.
+
+    ``values`` is either ``(low, high, step)`` for a continuous slider or a list of allowed values.
+    """
+
+    parameter: str
+    label: str
+    values: tuple | list
+    help: str
+
+
+STRENGTHS = {
+    "gaussian": Strength("sigma", "Grain strength (σ)", (0.0, 0.6, 0.01),
+                         "Standard deviation of the random grain added to every value; the post used 0.316."),
+    "poisson": Strength("peak", "Light level (peak photon count)", [2, 4, 8, 16, 32, 64, 128, 256, 512, 1024],
+                        "Fewer photons = darker scene = stronger noise; the post's setting is 256."),
+    "salt_pepper": Strength("amount", "Share of specks", (0.0, 0.2, 0.002),
+                            "Share of colour values turned fully white or black; the post used 0.004."),
+    "speckle": Strength("sigma", "Speckle strength (σ)", (0.0, 1.5, 0.05),
+                        "Noise proportional to brightness: value × (1 + σ·random); the post used 1.0."),
+}
+
+
+def _preset(gaussian_sigma: float, amount: float) -> dict[str, dict]:
+    return {
+        "gaussian": {"sigma": gaussian_sigma},
+        "poisson": {"peak": 256.0},
+        "salt_pepper": {"amount": amount, "salt_fraction": 0.5, "per": "value"},
+        "speckle": {"sigma": 1.0},
+    }
+
+
+#: Named noise settings as plain parameters (``denoising.noise.PRESETS`` turns them into NoiseSpecs):
+#: "post" (the blog post's code: Gaussian variance 0.1, 0.4 % of values hit) and "notebook" (its
+#: notebook's milder variant: Gaussian variance 0.01, 3 % of values hit).
+PRESET_PARAMS: dict[str, dict[str, dict]] = {
+    "post": _preset(math.sqrt(0.1), 0.004),
+    "notebook": _preset(0.1, 0.03),
+}
+DEFAULT_PRESET = "post"
+
+# ----------------------------------------------------------------------------- methods
+
+FAMILIES = ("baseline", "classical", "learned")
+
+
+@dataclass(frozen=True)
+class MethodInfo:
+    """What a person is told about one denoising method."""
+
+    name: str
+    display_name: str
+    family: str
+    description: str
+    slow: bool = False
+
+
+def _methods(*infos: MethodInfo) -> dict[str, MethodInfo]:
+    return {info.name: info for info in infos}
+
+
+#: Every method, in display order: baseline, fast classical, slow classical, learned.
+METHODS = _methods(
+    MethodInfo("noisy", "Noisy input (no filter)", "baseline",
+               "The noisy photo as it is, with nothing removed: the score every method should beat."),
+    MethodInfo("mean", "Mean filter (3×3)", "classical",
+               "Replaces every pixel by the average of its 3×3 neighbourhood, blurring the grain away "
+               "together with fine detail (the post's first filter)."),
+    MethodInfo("median", "Median filter (3×3)", "classical",
+               "Replaces every pixel by the middle value of its 3×3 neighbourhood, which removes isolated "
+               "specks while keeping edges (the post's second filter)."),
+    MethodInfo("gaussian", "Gaussian blur", "classical",
+               "Averages nearby pixels with weights that fade with distance: a soft, even blur."),
+    MethodInfo("bilateral", "Bilateral filter", "classical",
+               "A blur that only averages neighbours of similar colour, so edges such as eyes and lips "
+               "stay sharper."),
+    MethodInfo("tv", "Total variation", "classical",
+               "Finds the flattest picture close to the noisy one: clean flat areas with sharp edges, "
+               "sometimes a slightly cartoon-like look."),
+    MethodInfo("wavelet", "Wavelet shrinkage", "classical",
+               "Splits the picture into coarse and fine detail and turns down the fine detail that looks "
+               "like noise."),
+    MethodInfo("nl_means", "Non-local means", "classical",
+               "Averages each small patch with similar-looking patches elsewhere in the photo, so "
+               "repeated structure helps clean itself."),
+    MethodInfo("bm3d", "BM3D", "classical",
+               "Stacks similar patches together and cleans each stack jointly; one of the strongest classical "
+               "methods, but slow (about a second per face).", slow=True),
+    MethodInfo("autoencoder", "Autoencoder (post)", "learned",
+               "The blog post's small neural network that squeezes each face through 100 numbers and rebuilds it."),
+    MethodInfo("pix2pix", "pix2pix GAN", "learned",
+               "A U-Net trained together with a second network that judges realism (pix2pix), as in the post's "
+               "bonus."),
+    MethodInfo("unet_l1", "U-Net, L1 only (no GAN)", "learned",
+               "The same U-Net as pix2pix trained only to match the clean face, to show what the GAN part adds."),
+)
+
+#: Learned recipes (one checkpoint per recipe and noise kind) and the network class each one ships.
+ARCHS = tuple(name for name, info in METHODS.items() if info.family == "learned")
+ARCH_MODEL = {"autoencoder": "autoencoder", "pix2pix": "unet", "unet_l1": "unet"}
+
+# ----------------------------------------------------------------------------- metrics
+
+METRICS = ("mae", "psnr", "ssim")
+HIGHER_IS_BETTER = {"mae": False, "psnr": True, "ssim": True}
+METRIC_SHORT = {"mae": "MAE", "psnr": "PSNR (dB)", "ssim": "SSIM"}
+METRIC_LABELS = {
+    "mae": "Average error (MAE, lower is better)",
+    "psnr": "Signal-to-noise (PSNR in dB, higher is better)",
+    "ssim": "Structural similarity (SSIM, higher is better)",
+}
+
+# ----------------------------------------------------------------------------- test sets
+
+#: Test-set name (the ``test_set`` column of the tables) -> title for people.
+TEST_SET_TITLES = {"celeba_test": "CelebA test split", "lfw": "LFW (scikit-image's 100 built-in faces)"}
+
+
+def test_set_title(name: str) -> str:
+    """Title of a test set; an unknown name is shown as it is."""
+    return TEST_SET_TITLES.get(name, name)
+
+
+def noise_label(kind: str) -> str:
+    """Label of a noise kind; an unknown kind is shown as it is."""
+    return NOISE_LABELS.get(kind, kind)
+
+
+def display_name(method: str) -> str:
+    """Display name of a method; an unknown name is shown as it is."""
+    info = METHODS.get(method)
+    return info.display_name if info else method
+
+
+__all__ = ["NOISE_KINDS", "NOISE_NAMES", "NOISE_LABELS", "NOISE_DESCRIPTIONS", "Strength", "STRENGTHS",
+           "PRESET_PARAMS", "DEFAULT_PRESET", "FAMILIES", "MethodInfo", "METHODS", "ARCHS", "ARCH_MODEL",
+           "METRICS", "HIGHER_IS_BETTER", "METRIC_SHORT", "METRIC_LABELS", "TEST_SET_TITLES", "test_set_title",
+           "noise_label", "display_name"]
