@@ -12,23 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-METRICS = ("mae", "psnr", "ssim")
-# Higher is better for PSNR and SSIM; lower is better for MAE.
-HIGHER_IS_BETTER = {"mae": False, "psnr": True, "ssim": True}
-METRIC_LABELS = {
-    "mae": "Average error (MAE, lower is better)",
-    "psnr": "Signal-to-noise (PSNR in dB, higher is better)",
-    "ssim": "Structural similarity (SSIM, higher is better)",
-}
-METRIC_SHORT = {"mae": "MAE", "psnr": "PSNR (dB)", "ssim": "SSIM"}
-TEST_SET_LABELS = {"celeba_test": "CelebA test faces", "lfw": "Built-in LFW faces (scikit-image)"}
-NOISE_LABELS = {
-    "gaussian": "Gaussian (grain)",
-    "poisson": "Poisson (low light)",
-    "salt_pepper": "Salt & pepper (specks)",
-    "speckle": "Speckle (multiplicative)",
-}
-
+from denoising.catalogue import HIGHER_IS_BETTER, METRICS, noise_label
 
 @dataclass
 class Tables:

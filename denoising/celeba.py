@@ -129,7 +129,7 @@ def _scan_zip(path: Path) -> tuple[list[ImageRef], bool]:
         member = PurePosixPath(info.filename)
         image_id = member.name if celeba else info.filename
         # zip entries carry their own size and date; they change when the zip is rebuilt
-        stamp = int("%04d%02d%02d%02d%02d%02d" % info.date_time)
+        stamp = int("{:04d}{:02d}{:02d}{:02d}{:02d}{:02d}".format(*info.date_time))
         refs.append(ImageRef(image_id, str(path), info.filename, True, info.file_size, stamp))
     return refs, celeba
 

@@ -486,16 +486,9 @@ def load_prepared(cache_dir: str | os.PathLike) -> FaceSet:
     return FaceSet(images, table, meta, cache_dir)
 
 
-def prepare_faces(
-    sources: Sequence[str | os.PathLike],
-    size: int = 28,
-    cache_dir: str | os.PathLike | None = None,
-    seed: int = 0,
-    workers: int | None = None,
-    progress: Callable[[int, int], None] | None = None,
-    force: bool = False,
-    limit: int | None = None,
-) -> FaceSet:
+def prepare_faces(sources: Sequence[str | os.PathLike], size: int = 28, cache_dir: str | os.PathLike | None = None,
+                  seed: int = 0, workers: int | None = None, progress: Callable[[int, int], None] | None = None,
+                  force: bool = False, limit: int | None = None) -> FaceSet:
     """Find, crop, resize, split and cache faces from one or more sources.
 
     Parameters
@@ -530,100 +523,38 @@ def prepare_faces(
     ------
     FaceDataError
         Missing path, empty folder, zip without images, or no readable image at all.
-        Individual unreadable files are skipped, counted and listed in ``meta["skipped"]``.
+        Individual unreadable files are skipped and listed in ``meta["skipped"]``.
     """
-    size = _check_size(size)
-    if isinstance(sources, (str, os.PathLike)):
-        sources = [sources]
-    if not sources:
-        raise FaceDataError("no sources given: pass a CelebA folder, img_align_celeba.zip, a photo folder or 'lfw'")
-    if limit is not None and limit < 1:
-        raise FaceDataError(f"limit must be at least 1, got {limit}")
-    workers = max(1, int(workers or os.cpu_count() or 1))
+    size, sources, workers = _check_options(size, sources, limit, workers)
     found = [_lfw_source() if (s := discover_source(p)).kind == "lfw" else s for p in sources]
-
-    chosen: dict[str, tuple[ImageRef, Source]] = {}
-    for src in found:
-        for ref in src.refs:
-            chosen.setdefault(ref.image_id, (ref, src))
-    n_found = sum(len(s.refs) for s in found)
-    duplicates = n_found - len(chosen)
-    if duplicates:
-        logger.info("ignored %d duplicate image names found in more than one source (first source wins)", duplicates)
+    chosen, duplicates = _first_of_each_id(found)
     ids = sorted(chosen)[:limit]
     refs = [chosen[i][0] for i in ids]
 
     options = {"size": size, "seed": seed, "limit": limit, "crop_version": CROP_VERSION}
     fingerprint = _fingerprint(refs, found, options)
     cache_dir = Path(cache_dir).expanduser() if cache_dir else default_cache_dir(sources, size, seed, limit)
-    if not force and (cache_dir / META_FILE).is_file():
-        try:
-            cached = load_prepared(cache_dir)
-        except FaceDataError as exc:
-            logger.warning("cache in %s is unusable (%s); preparing again", cache_dir, exc)
-        else:
-            if cached.meta.get("fingerprint") == fingerprint:
-                logger.info("reused cache %s (%d faces; inputs unchanged)", cache_dir, len(cached))
-                cached.meta["reused"] = True
-                return cached
+    cached = None if force else _matching_cache(cache_dir, fingerprint)
+    if cached is not None:
+        return cached
 
-    wanted = set(ids)
-    partition: dict[str, str] = {}
-    identity: dict[str, int] = {}
-    for src in found:
-        if src.partition_file:
-            partition = {**read_partition(src.partition_file, wanted), **partition}
-        if src.identity_file:
-            identity = {**read_identity(src.identity_file, wanted), **identity}
     # split before decoding, so a file that fails to decode never reshuffles the others
-    unlisted = [i for i in ids if i not in partition]
-    splits = {**seeded_split(unlisted, seed, identity), **partition}
-
+    splits, partition, identity = _assign_splits(found, ids, seed)
     t0 = time.perf_counter()
-    images, failures = _decode_all(refs, size, workers, progress)
+    images, kept_ids, skipped = _decode_readable(refs, ids, size, workers, progress)
     seconds = time.perf_counter() - t0
-    bad = {i for i, _ in failures}
-    skipped = [{"image_id": ids[i], "reason": reason} for i, reason in failures]
-    if skipped:
-        names = ", ".join(s["image_id"] for s in skipped[:10]) + (f" and {len(skipped) - 10} more" if len(skipped) > 10 else "")
-        logger.warning("skipped %d unreadable files: %s", len(skipped), names)
-    keep = [i for i in range(len(ids)) if i not in bad]
-    if not keep:
-        raise FaceDataError(f"none of the {len(ids)} image files could be read (first: {skipped[0]['reason']})")
-    images = images[keep] if bad else images
-    kept_ids = [ids[i] for i in keep]
-    table = _make_table(
-        kept_ids, [splits[i] for i in kept_ids], [identity.get(i) for i in kept_ids], [chosen[i][1].kind for i in kept_ids]
-    )
+    table = _make_table(kept_ids, [splits[i] for i in kept_ids], [identity.get(i) for i in kept_ids],
+                        [chosen[i][1].kind for i in kept_ids])
     face_set = FaceSet(images, table, cache_dir=cache_dir)
     meta = {
         "format": 1,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "sources": [
-            {
-                "path": str(s.path),
-                "kind": s.kind,
-                "images_found": len(s.refs),
-                "images_used": sum(1 for i in kept_ids if chosen[i][1] is s),
-                "partition_file": str(s.partition_file) if s.partition_file else None,
-                "identity_file": str(s.identity_file) if s.identity_file else None,
-            }
-            for s in found
-        ],
-        "size": size,
-        "crop": CROP,
-        **options,
-        "count": len(kept_ids),
-        "split_counts": face_set.split_counts(),
+        "sources": [_source_summary(s, kept_ids, chosen) for s in found],
+        "size": size, "crop": CROP, **options, "count": len(kept_ids), "split_counts": face_set.split_counts(),
         "official_split": sum(1 for i in kept_ids if i in partition),
         "seeded_split": sum(1 for i in kept_ids if i not in partition),
-        "duplicates_ignored": duplicates,
-        "skipped": skipped,
-        "fingerprint": fingerprint,
-        "seconds": round(seconds, 3),
-        "images_per_second": round(len(ids) / seconds, 1) if seconds > 0 else None,
-        "workers": workers,
-        "versions": {"pillow": Image.__version__, "numpy": np.__version__},
+        "duplicates_ignored": duplicates, "skipped": skipped, "fingerprint": fingerprint,
+        **_speed(len(ids), seconds, workers),
     }
     try:
         _save(cache_dir, images, table, meta)
@@ -633,3 +564,89 @@ def prepare_faces(
     face_set.images = images.astype(np.float32) / np.float32(255.0)
     face_set.meta = {**meta, "reused": False}
     return face_set
+
+
+def _check_options(size: int, sources, limit: int | None, workers: int | None) -> tuple[int, list, int]:
+    size = _check_size(size)
+    sources = [sources] if isinstance(sources, (str, os.PathLike)) else list(sources)
+    if not sources:
+        raise FaceDataError("no sources given: pass a CelebA folder, img_align_celeba.zip, a photo folder or 'lfw'")
+    if limit is not None and limit < 1:
+        raise FaceDataError(f"limit must be at least 1, got {limit}")
+    return size, sources, max(1, int(workers or os.cpu_count() or 1))
+
+
+def _first_of_each_id(found: list[Source]) -> tuple[dict[str, tuple[ImageRef, Source]], int]:
+    """Each image id once (the first source wins) and how many duplicates were dropped."""
+    chosen: dict[str, tuple[ImageRef, Source]] = {}
+    for src in found:
+        for ref in src.refs:
+            chosen.setdefault(ref.image_id, (ref, src))
+    duplicates = sum(len(s.refs) for s in found) - len(chosen)
+    if duplicates:
+        logger.info("ignored %d duplicate image names found in more than one source (first source wins)", duplicates)
+    return chosen, duplicates
+
+
+def _matching_cache(cache_dir: Path, fingerprint: str) -> FaceSet | None:
+    """The cached faces in ``cache_dir`` when they were made from exactly these inputs, else None."""
+    if not (cache_dir / META_FILE).is_file():
+        return None
+    try:
+        cached = load_prepared(cache_dir)
+    except FaceDataError as exc:
+        logger.warning("cache in %s is unusable (%s); preparing again", cache_dir, exc)
+        return None
+    if cached.meta.get("fingerprint") != fingerprint:
+        return None
+    logger.info("reused cache %s (%d faces; inputs unchanged)", cache_dir, len(cached))
+    cached.meta["reused"] = True
+    return cached
+
+
+def _assign_splits(found: list[Source], ids: list[str], seed: int
+                   ) -> tuple[dict[str, str], dict[str, str], dict[str, int]]:
+    """(split of every id, official partition, identities): the official partition where listed, else seeded."""
+    wanted = set(ids)
+    partition: dict[str, str] = {}
+    identity: dict[str, int] = {}
+    for src in found:
+        if src.partition_file:
+            partition = {**read_partition(src.partition_file, wanted), **partition}
+        if src.identity_file:
+            identity = {**read_identity(src.identity_file, wanted), **identity}
+    unlisted = [i for i in ids if i not in partition]
+    return {**seeded_split(unlisted, seed, identity), **partition}, partition, identity
+
+
+def _decode_readable(refs: list[ImageRef], ids: list[str], size: int, workers: int, progress: Callable | None
+                     ) -> tuple[np.ndarray, list[str], list[dict]]:
+    """Decode every file; unreadable ones are dropped, logged and listed as ``{"image_id", "reason"}``."""
+    images, failures = _decode_all(refs, size, workers, progress)
+    bad = {i for i, _ in failures}
+    skipped = [{"image_id": ids[i], "reason": reason} for i, reason in failures]
+    if skipped:
+        more = f" and {len(skipped) - 10} more" if len(skipped) > 10 else ""
+        logger.warning("skipped %d unreadable files: %s", len(skipped),
+                       ", ".join(s["image_id"] for s in skipped[:10]) + more)
+    keep = [i for i in range(len(ids)) if i not in bad]
+    if not keep:
+        raise FaceDataError(f"none of the {len(ids)} image files could be read (first: {skipped[0]['reason']})")
+    return (images[keep] if bad else images), [ids[i] for i in keep], skipped
+
+
+def _speed(n_images: int, seconds: float, workers: int) -> dict:
+    return {"seconds": round(seconds, 3),
+            "images_per_second": round(n_images / seconds, 1) if seconds > 0 else None,
+            "workers": workers, "versions": {"pillow": Image.__version__, "numpy": np.__version__}}
+
+
+def _source_summary(src: Source, kept_ids: list[str], chosen: dict[str, tuple[ImageRef, Source]]) -> dict:
+    return {
+        "path": str(src.path),
+        "kind": src.kind,
+        "images_found": len(src.refs),
+        "images_used": sum(1 for i in kept_ids if chosen[i][1] is src),
+        "partition_file": str(src.partition_file) if src.partition_file else None,
+        "identity_file": str(src.identity_file) if src.identity_file else None,
+    }

@@ -14,7 +14,8 @@ filters too slow for a live view (BM3D: about a second per face).
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from scipy import ndimage

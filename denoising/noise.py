@@ -255,7 +255,7 @@ class NoiseSpec:
         return json.dumps({"kind": self.kind, "params": self.params}, sort_keys=True, separators=(",", ":"))
 
     @classmethod
-    def from_json(cls, text: str) -> "NoiseSpec":
+    def from_json(cls, text: str) -> NoiseSpec:
         """Inverse of :meth:`to_json`; raises ValueError on malformed text."""
         try:
             data = json.loads(text)

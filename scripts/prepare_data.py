@@ -16,11 +16,8 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from denoising.cli import positive_int  # noqa: E402
-
-from denoising.faces import FaceDataError, default_cache_dir, prepare_faces  # noqa: E402
+from denoising.cli import positive_int
+from denoising.faces import FaceDataError, default_cache_dir, prepare_faces
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -153,7 +153,7 @@ def test_bad_size_rejected():
 def test_celeba_folder_official_split_and_identity(fake_celeba, tmp_path):
     fs = prepare_faces([fake_celeba], 28, cache_dir=tmp_path / "cache", workers=1)
     assert fs.images.shape == (N_FAKE, 28, 28, 3) and fs.images.dtype == np.float32
-    assert 0.0 <= fs.images.min() and fs.images.max() <= 1.0
+    assert fs.images.min() >= 0.0 and fs.images.max() <= 1.0
     t = fs.table
     assert list(t.columns) == ["image_id", "split", "identity", "source"]
     assert list(t.image_id) == [f"{i:06d}.jpg" for i in range(1, N_FAKE + 1)]
@@ -311,7 +311,7 @@ def test_bad_sources_give_clear_errors(tmp_path):
 def test_lfw_faces():
     fs = load_lfw_faces(28)
     assert fs.images.shape == (100, 28, 28, 3) and fs.images.dtype == np.float32
-    assert 0.0 <= fs.images.min() and fs.images.max() <= 1.0 and fs.images.std() > 0.1
+    assert fs.images.min() >= 0.0 and fs.images.max() <= 1.0 and fs.images.std() > 0.1
     # grey replicated to RGB
     np.testing.assert_array_equal(fs.images[..., 0], fs.images[..., 2])
     assert list(fs.table.image_id[:2]) == ["lfw_000", "lfw_001"] and set(fs.table.split) == {"test"}

@@ -70,7 +70,7 @@ def test_estimate_noise_sigma_is_floored_and_sensible(tiny_faces):
 
 
 def test_slow_marker_and_interface():
-    assert filters.SLOW_FILTERS == {"bm3d"}
+    assert {"bm3d"} == filters.SLOW_FILTERS
     assert set(filters.SLOW_FILTERS) <= set(filters.FILTERS)
     with pytest.raises(ValueError, match=r"\(N, H, W, 3\)"):
         filters.median3(np.zeros((28, 28, 3), np.float32))

@@ -6,8 +6,19 @@ import math
 import numpy as np
 import pytest
 
-from denoising.noise import (NOISE_DESCRIPTIONS, NOISE_DISPLAY, NOISE_KINDS, PRESETS, NoiseSpec, add_gaussian,
-                             add_poisson, add_salt_and_pepper, add_speckle, derive_seed, noisy_copies)
+from denoising.noise import (
+    NOISE_DESCRIPTIONS,
+    NOISE_DISPLAY,
+    NOISE_KINDS,
+    PRESETS,
+    NoiseSpec,
+    add_gaussian,
+    add_poisson,
+    add_salt_and_pepper,
+    add_speckle,
+    derive_seed,
+    noisy_copies,
+)
 
 GREY = np.full((4, 64, 64, 3), 0.5, np.float32)  # 49,152 values: standard errors well under 1 %
 

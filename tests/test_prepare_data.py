@@ -10,11 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from scripts import prepare_data
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = REPO_ROOT / "scripts" / "prepare_data.py"
-sys.path.insert(0, str(SCRIPT.parent))
-
-import prepare_data  # noqa: E402
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
