@@ -38,12 +38,9 @@ from typing import Any
 
 import numpy as np
 
-from denoising.catalogue import NOISE_DESCRIPTIONS, NOISE_KINDS, NOISE_NAMES, PRESET_PARAMS
+from denoising.catalogue import NOISE_KINDS, NOISE_NAMES, PRESET_PARAMS
 
 log = logging.getLogger(__name__)
-
-#: Names, labels and descriptions of the noise kinds live in the catalogue (re-exported here).
-NOISE_DISPLAY = NOISE_NAMES
 
 _SALT_PEPPER_PER = ("value", "pixel")
 
@@ -339,5 +336,5 @@ def noisy_copies(images: Any, image_ids: Any, spec: NoiseSpec, base_seed: int = 
     return noisy, seeds
 
 
-__all__ = ["NOISE_KINDS", "NOISE_DISPLAY", "NOISE_DESCRIPTIONS", "NoiseSpec", "PRESETS", "add_gaussian",
+__all__ = ["NOISE_KINDS", "NoiseSpec", "PRESETS", "add_gaussian",
            "add_poisson", "add_salt_and_pepper", "add_speckle", "derive_seed", "noisy_copies"]

@@ -7,8 +7,6 @@ import numpy as np
 import pytest
 
 from denoising.noise import (
-    NOISE_DESCRIPTIONS,
-    NOISE_DISPLAY,
     NOISE_KINDS,
     PRESETS,
     NoiseSpec,
@@ -173,8 +171,10 @@ def test_labels_and_display_names():
     assert PRESETS["post"]["poisson"].label == "Poisson, peak = 256"
     assert PRESETS["post"]["salt_pepper"].label.startswith("Salt & pepper, 0.4% of values")
     assert "pixels" in NoiseSpec("salt_pepper", {"amount": 0.01, "per": "pixel"}).label
-    assert set(NOISE_DISPLAY) == set(NOISE_DESCRIPTIONS) == set(NOISE_KINDS)
-    assert NOISE_DISPLAY["salt_pepper"] == "Salt & pepper"
+    from denoising.catalogue import NOISE_DESCRIPTIONS, NOISE_LABELS, NOISE_NAMES, STRENGTHS
+
+    assert set(NOISE_NAMES) == set(NOISE_LABELS) == set(NOISE_DESCRIPTIONS) == set(STRENGTHS) == set(NOISE_KINDS)
+    assert NoiseSpec("salt_pepper", {"amount": 0.01}).label.startswith(NOISE_NAMES["salt_pepper"] + ",")
 
 
 @pytest.mark.parametrize("kind, params, message", [
