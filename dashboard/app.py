@@ -5,14 +5,9 @@ Locations come from environment variables with repo defaults: DENOISING_TABLES_D
 DENOISING_CHECKPOINT_DIR, DENOISING_CELEBA_DIR (also a sidebar setting).
 """
 
-import sys
-from pathlib import Path
+import streamlit as st
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import streamlit as st  # noqa: E402
-
-from dashboard import common  # noqa: E402
+from dashboard import common
 
 st.set_page_config(page_title="Face denoising lab", layout="wide")
 

@@ -6,8 +6,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboard.tables import HIGHER_IS_BETTER, METRIC_LABELS, METRIC_SHORT, NOISE_LABELS
-
+from denoising.catalogue import HIGHER_IS_BETTER, METRIC_LABELS, METRIC_SHORT, noise_label
 
 # One distinct colour per method in registry order (noisy input grey, 8 filters, 3 networks in strong colours);
 # plotly's default palette has only 10 and would repeat.
@@ -35,7 +34,7 @@ def grouped_bars(summary: pd.DataFrame, test_set: str, metric: str, names: dict[
         has_ci = np.isfinite(low).any()
         fig.add_bar(
             name=_name(names, method),
-            x=[NOISE_LABELS.get(n, n) for n in rows["noise"]],
+            x=[noise_label(n) for n in rows["noise"]],
             y=mean,
             error_y=dict(type="data", symmetric=False, array=high - mean, arrayminus=mean - low, visible=True)
             if has_ci else None,

@@ -7,26 +7,20 @@ page appears quickly; torch is only loaded when a page actually needs a learned 
 from __future__ import annotations
 
 import os
-import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import streamlit as st
 
+from dashboard import facesource
+from dashboard.images import png_bytes
+from dashboard.tables import Tables, read_tables
+from denoising import catalogue
+from denoising.noise import PRESETS, NoiseSpec
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:  # `streamlit run dashboard/app.py` works without installing anything
-    sys.path.insert(0, str(REPO_ROOT))
-
-from dashboard import facesource  # noqa: E402
-from dashboard.images import png_bytes  # noqa: E402
-from dashboard.tables import NOISE_LABELS, TEST_SET_LABELS, Tables, read_tables  # noqa: E402
-
-# Learned methods' names and descriptions, known without importing torch.
-from denoising.models import LEARNED  # noqa: E402  (numpy only; torch loads with the first model)
-
-LEARNED_NAMES = {name: display for name, (display, _) in LEARNED.items()}
-LEARNED_DESCRIPTIONS = {name: description for name, (_, description) in LEARNED.items()}
 HOW_TO_TRAIN = (
     "No trained neural networks found, so only the classical filters are shown. To add them, run "
     "`python scripts/train.py --arch all --noise all --data .cache/faces/<your prepared faces>`, "
@@ -104,48 +98,49 @@ def registry(learned: bool = True) -> dict:
     return classical()
 
 
+def is_learned(name: str) -> bool:
+    """Whether ``name`` is a trained network (needs torch and a checkpoint), per the catalogue."""
+    info = catalogue.METHODS.get(name)
+    return info is not None and info.family == "learned"
+
+
 def method_names() -> dict[str, str]:
-    """Method name -> label for readers, without loading torch.
+    """Method name -> label for readers, from the catalogue (no torch, no filters imported).
 
-    The tables' meta.json names every method it scored; only when it lacks some are the classical
-    filters imported for their names (a few hundred ms that the first page should not wait for).
+    A method the tables' meta.json names but the catalogue does not know keeps its recorded name.
     """
-    names, data = dict(LEARNED_NAMES), tables()
-    recorded = {m["name"]: m["display_name"] for m in data.meta.get("methods", [])
+    recorded = {m["name"]: m["display_name"] for m in tables().meta.get("methods", [])
                 if isinstance(m, dict) and "name" in m and "display_name" in m}
-    names.update(recorded)
-    if not recorded or not set(data.summary.get("method", [])) <= set(names):
-        names.update({name: m.display_name for name, m in classical().items()})
-    return names
+    return {**recorded, **{name: info.display_name for name, info in catalogue.METHODS.items()}}
 
 
-@st.cache_data(show_spinner=False, max_entries=2048)
-def run_method(name: str, noisy: np.ndarray, noise_kind: str, folder: str) -> np.ndarray:
-    """One method on a small batch, cached so revisiting a face is instant."""
-    methods = _registry(folder) if name in LEARNED_NAMES else classical()
-    return np.asarray(methods[name](noisy, noise_kind), np.float32)
+@st.cache_data(show_spinner=False, max_entries=2048, hash_funcs={NoiseSpec: NoiseSpec.to_json})
+def run_method(name: str, noisy: np.ndarray, noise: NoiseSpec, folder: str) -> np.ndarray:
+    """One method on a small batch carrying ``noise``, cached so revisiting a face is instant."""
+    methods = _registry(folder) if is_learned(name) else classical()
+    return np.asarray(methods[name](noisy, noise), np.float32)
 
 
-def outputs_for(noisy: np.ndarray, noise_kind: str, methods: list[str]) -> dict[str, np.ndarray]:
+def outputs_for(noisy: np.ndarray, noise: NoiseSpec, methods: list[str]) -> dict[str, np.ndarray]:
     """Outputs of several methods for the same noisy batch (methods without weights are skipped)."""
     folder = str(checkpoint_dir())
-    available = registry(learned=any(m in LEARNED_NAMES for m in methods))
+    available = registry(learned=any(is_learned(m) for m in methods))
     out = {}
     for name in methods:
         method = available.get(name)
-        if method is None or not method.available(noise_kind):
+        if method is None or not method.available(noise.kind):
             continue
-        result = _guarded(name, lambda: run_method(name, noisy, noise_kind, folder))
+        result = _guarded(name, lambda name=name: run_method(name, noisy, noise, folder))
         if result is not None:
             out[name] = result
     return out
 
 
-def run_live(methods: dict, wanted: list[str], noisy: np.ndarray, noise_kind: str) -> dict[str, np.ndarray]:
+def run_live(methods: dict, wanted: list[str], noisy: np.ndarray, noise: NoiseSpec) -> dict[str, np.ndarray]:
     """Run methods now (uncached, for live timing); a learned model that fails to load is left out with a warning."""
     out = {}
     for name in wanted:
-        result = _guarded(name, lambda: np.asarray(methods[name](noisy, noise_kind), np.float32))
+        result = _guarded(name, lambda name=name: np.asarray(methods[name](noisy, noise), np.float32))
         if result is not None:
             out[name] = result
     return out
@@ -155,9 +150,9 @@ def _guarded(name: str, compute: Callable[[], np.ndarray]) -> np.ndarray | None:
     try:
         return compute()
     except Exception as error:  # noqa: BLE001 - a broken checkpoint must not take the page down
-        if name not in LEARNED_NAMES:
+        if not is_learned(name):
             raise
-        st.warning(f"{LEARNED_NAMES[name]} is left out: {error}")
+        st.warning(f"{catalogue.display_name(name)} is left out: {error}")
         return None
 
 
@@ -209,20 +204,38 @@ def available_test_sets() -> list[str]:
     return names or ["lfw"]
 
 
-def test_set_label(name: str) -> str:
-    return TEST_SET_LABELS.get(name, name)
-
-
-def noise_label(kind: str) -> str:
-    return NOISE_LABELS.get(kind, kind)
-
-
-def regenerate_noisy(clean: np.ndarray, noise_params: str, seed: int) -> np.ndarray:
+def regenerate_noisy(clean: np.ndarray, noise: NoiseSpec, seed: int) -> np.ndarray:
     """The exact noisy input that was scored, rebuilt from the seed stored in the table."""
-    from denoising.noise import NoiseSpec
+    return facesource.noisy_from_seed(clean, noise, int(seed))
 
-    spec = NoiseSpec.from_json(noise_params)
-    return facesource.noisy_from_seed(clean, spec, int(seed))
+
+# ---------------------------------------------------------------- Noise lab strength slider
+def format_strength(value: float) -> str:
+    """A strength for the slider: whole numbers as they are, others to three significant digits."""
+    return f"{value:g}" if float(value).is_integer() else f"{value:.3g}"
+
+
+def strength_choices(kind: str) -> tuple[list[float], float]:
+    """The Noise lab's slider positions for ``kind`` and the default among them.
+
+    The positions are the catalogue's strength grid plus every named preset's value, so the default
+    is exactly the post's setting (e.g. Gaussian σ = √0.1, which no 0.01 step reaches).
+    """
+    strength = catalogue.STRENGTHS[kind]
+    if isinstance(strength.values, list):
+        grid = [float(v) for v in strength.values]
+    else:
+        low, high, step = strength.values
+        grid = [round(low + i * step, 10) for i in range(int(round((high - low) / step)) + 1)]
+    presets = [float(PRESETS[name][kind].params[strength.parameter]) for name in PRESETS]
+    default = float(PRESETS[catalogue.DEFAULT_PRESET][kind].params[strength.parameter])
+    return sorted(set(grid) | set(presets)), default
+
+
+def lab_noise(kind: str, strength: float) -> NoiseSpec:
+    """The default preset's noise of ``kind`` with its strength parameter set to ``strength``."""
+    preset = PRESETS[catalogue.DEFAULT_PRESET][kind]
+    return NoiseSpec(kind, {**preset.params, catalogue.STRENGTHS[kind].parameter: strength})
 
 
 # ---------------------------------------------------------------- display helpers
@@ -245,7 +258,7 @@ def show_faces_inline(images: list[np.ndarray], captions: list[str], scale: int 
         f'<figure class="face"><img src="{png_data_uri(image, scale)}" width="{image.shape[1] * scale}" '
         f'height="{image.shape[0] * scale}" alt="{html.escape(caption)}">'
         f"<figcaption>{html.escape(caption)}</figcaption></figure>"
-        for image, caption in zip(images, captions))
+        for image, caption in zip(images, captions, strict=True))
     width = images[0].shape[1] * scale if images else 0
     st.html(f'<div class="face-row" style="display:flex;flex-wrap:wrap;gap:8px">{cells}</div>'
             f"<style>.face-row figure{{margin:0;width:{width}px}} .face-row img{{image-rendering:pixelated;"
@@ -316,13 +329,13 @@ def table_row(test_set: str, image_id: str, noise: str):
     return None if rows.empty else rows.iloc[0]
 
 
-def face_case(bank, test_set: str, image_id: str, noise: str) -> tuple[np.ndarray, np.ndarray] | None:
-    """(clean, noisy) for one face, with the noisy input rebuilt exactly as it was scored."""
+def face_case(bank, test_set: str, image_id: str, noise: str) -> tuple[np.ndarray, np.ndarray, NoiseSpec] | None:
+    """(clean, noisy, noise spec) for one face, with the noisy input rebuilt exactly as it was scored."""
     row = table_row(test_set, image_id, noise)
     if row is None or bank is None or image_id not in bank:
         return None
-    clean = bank.get(image_id)
-    return clean, regenerate_noisy(clean, str(row["noise_params"]), int(row["noise_seed"]))
+    clean, spec = bank.get(image_id), NoiseSpec.from_json(str(row["noise_params"]))
+    return clean, regenerate_noisy(clean, spec, int(row["noise_seed"])), spec
 
 
 def methods_in_table(test_set: str, noise: str) -> list[str]:
@@ -336,14 +349,14 @@ def picture_rows(bank, test_set: str, image_ids: list[str], noise: str, methods:
     names = method_names()
     wanted = [m for m in methods if m != "noisy"]
     if not has_checkpoints():
-        wanted = [m for m in wanted if m not in LEARNED_NAMES]
+        wanted = [m for m in wanted if not is_learned(m)]
     rows = []
     for image_id in image_ids:
         case = face_case(bank, test_set, image_id, noise)
         if case is None:
             continue
-        clean, noisy = case
-        outputs = outputs_for(noisy[None], noise, wanted)
+        clean, noisy, spec = case
+        outputs = outputs_for(noisy[None], spec, wanted)
         cells = [("Original", clean), ("With noise", noisy)]
         cells += [(names.get(m, m), out[0]) for m, out in outputs.items()]
         rows.append((image_id, cells))

@@ -60,7 +60,7 @@ def build_report(title: str, intro: str, findings: list[str], tables: list[tuple
     first = True
     for heading, fig in figures:
         out.append(f"<h2>{html.escape(heading)}</h2>")
-        out.append(fig.to_html(full_html=False, include_plotlyjs=True if first else False))
+        out.append(fig.to_html(full_html=False, include_plotlyjs=first))
         first = False
     for heading, grid in grids:
         out.append(f"<h2>{html.escape(heading)}</h2>{grid}")

@@ -15,6 +15,7 @@ import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+APP = REPO / "dashboard" / "app.py"
 CHROMIUM = "/usr/bin/chromium"
 # never a downloaded browser; no network chatter from Chromium itself
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -42,11 +43,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start(env: dict, port: int) -> subprocess.Popen:
-    """Launch ``streamlit run dashboard/app.py`` headless on 127.0.0.1:port (stderr kept for errors)."""
-    command = [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.headless", "true",
+def start(env: dict, port: int, cwd: Path | None = None) -> subprocess.Popen:
+    """Launch ``streamlit run dashboard/app.py`` headless on 127.0.0.1:port (stderr kept for errors).
+
+    From the repo root by default, as README says; ``cwd`` starts it from elsewhere, with the app's
+    full path (the installed ``dashboard`` and ``denoising`` packages are found either way).
+    """
+    script = "dashboard/app.py" if cwd is None else str(APP)
+    command = [sys.executable, "-m", "streamlit", "run", script, "--server.headless", "true",
                "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
-    return subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen(command, cwd=cwd or REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
 def wait_healthy(port: int, proc: subprocess.Popen, timeout: float = 60.0) -> None:

@@ -173,7 +173,7 @@ class NonLocalMeans(Denoiser):
         return filters.nl_means(batch)
 
 
-class BM3D(Denoiser):
+class BlockMatching3D(Denoiser):
     """BM3D with a blind per-image noise estimate (:func:`denoising.filters.bm3d`); slow."""
 
     name = "bm3d"
@@ -184,7 +184,7 @@ class BM3D(Denoiser):
 
 #: The baseline and the classical filters, in display order (fast first, BM3D last).
 CLASSICAL_TYPES: tuple[type[Denoiser], ...] = (NoisyInput, MeanFilter, MedianFilter, GaussianBlur, BilateralFilter,
-                                               TotalVariation, WaveletShrinkage, NonLocalMeans, BM3D)
+                                               TotalVariation, WaveletShrinkage, NonLocalMeans, BlockMatching3D)
 
 __all__ = ["Denoiser", "NoisyInput", "MeanFilter", "MedianFilter", "GaussianBlur", "BilateralFilter",
-           "TotalVariation", "WaveletShrinkage", "NonLocalMeans", "BM3D", "CLASSICAL_TYPES"]
+           "TotalVariation", "WaveletShrinkage", "NonLocalMeans", "BlockMatching3D", "CLASSICAL_TYPES"]

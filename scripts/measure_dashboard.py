@@ -19,11 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests"))
-
-from dashboard import server as live  # noqa: E402
+from dashboard import server as live
 
 
 def parse_args() -> argparse.Namespace:
@@ -78,7 +74,7 @@ def measure_start(env: dict, use_browser: bool) -> dict[str, float]:
         else:
             from streamlit.testing.v1 import AppTest
 
-            at = AppTest.from_file(str(REPO / "dashboard" / "app.py"), default_timeout=120)
+            at = AppTest.from_file(str(live.APP), default_timeout=120)
             at.run()
             results["first page run (AppTest, after health)"] = time.perf_counter() - t0
     finally:
@@ -126,29 +122,31 @@ def measure_lab(repeats: int) -> dict[str, float]:
     from streamlit.testing.v1 import AppTest
 
     from dashboard.common import checkpoint_dir
+    from denoising.catalogue import DEFAULT_PRESET
     from denoising.faces import load_lfw_faces
     from denoising.metrics import score
     from denoising.noise import PRESETS
     from denoising.registry import build_registry
 
     face = load_lfw_faces(28).images[:1]
-    noisy = PRESETS["post"]["gaussian"].apply(face, np.random.default_rng(0))
+    spec = PRESETS[DEFAULT_PRESET]["gaussian"]
+    noisy = spec.apply(face, np.random.default_rng(0))
     methods = build_registry(checkpoint_dir())
-    fast = {n: m for n, m in methods.items() if not m.slow and n != "noisy" and m.available("gaussian")}
+    fast = {n: m for n, m in methods.items() if not m.slow and n != "noisy" and m.available(spec.kind)}
     for m in fast.values():  # first call loads models; the lab keeps them loaded
-        m(noisy, "gaussian")
+        m(noisy, spec)
     compute = []
     for _ in range(repeats):
         start = time.perf_counter()
         for m in fast.values():
-            score(face, m(noisy, "gaussian"))
+            score(face, m(noisy, spec))
         compute.append(time.perf_counter() - start)
-    at = AppTest.from_file(str(REPO / "dashboard" / "app.py"), default_timeout=120)
+    at = AppTest.from_file(str(live.APP), default_timeout=120)
     at.run()
     at.switch_page("views/noise_lab.py").run()
     reruns = []
     for i in range(repeats):
-        slider = at.slider(key="lab_strength_gaussian")
+        slider = at.select_slider(key="lab_strength_gaussian")
         start = time.perf_counter()
         slider.set_value(round(0.1 + 0.05 * i, 2)).run()
         reruns.append(time.perf_counter() - start)

@@ -13,10 +13,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from dashboard import server as live
 
-from dashboard import server as live  # noqa: E402
+REPO = live.REPO
 
 # Without a CelebA folder every page opens on (or falls back to) the LFW faces, as a visitor sees it.
 NAMES = {"": "findings"}
@@ -40,7 +39,8 @@ def main() -> None:
     if not Path(live.CHROMIUM).is_file():
         sys.exit(f"error: {live.CHROMIUM} is missing; install Debian's chromium (apt-get install chromium)")
     try:
-        from playwright.sync_api import TimeoutError as PageTimeout, sync_playwright
+        from playwright.sync_api import TimeoutError as PageTimeout
+        from playwright.sync_api import sync_playwright
     except ImportError:
         sys.exit("error: playwright is not installed (pip install -r requirements.txt)")
     args.out.mkdir(parents=True, exist_ok=True)

@@ -4,16 +4,11 @@ and scripts/measure_dashboard.py (same columns and file layout as checkpoints/ta
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from PIL import Image
-
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
 
 METHODS = ["noisy", "mean", "median", "autoencoder"]
 CELEBA_IDS = ["182638.jpg", "182639.jpg", "182640.jpg"]
@@ -21,16 +16,16 @@ CELEBA_IDS = ["182638.jpg", "182639.jpg", "182640.jpg"]
 
 def make_tables(folder: Path, test_sets: dict[str, list[str]], seed: int = 0) -> Path:
     """Write small per_image/summary/timings/meta files with the contract's columns."""
-    from denoising.noise import PRESETS, noisy_copies
-
     from dashboard.tables import simple_summary
+    from denoising.catalogue import METRICS
+    from denoising.noise import PRESETS, noisy_copies
 
     rng = np.random.default_rng(seed)
     rows = []
     for test_set, ids in test_sets.items():
         for kind, spec in PRESETS["post"].items():
             _, seeds = noisy_copies(np.zeros((len(ids), 28, 28, 3), np.float32), ids, spec, base_seed=0)
-            for image_id, noise_seed in zip(ids, seeds):
+            for image_id, noise_seed in zip(ids, seeds, strict=True):
                 for k, method in enumerate(METHODS):
                     mae = float(rng.uniform(0.02, 0.1) * (1.5 if method == "noisy" else 1.0))
                     rows.append(dict(test_set=test_set, image_id=image_id, noise=kind, noise_params=spec.to_json(),
@@ -40,7 +35,7 @@ def make_tables(folder: Path, test_sets: dict[str, list[str]], seed: int = 0) ->
     folder.mkdir(parents=True, exist_ok=True)
     per_image.drop(columns="seconds").to_csv(folder / "per_image.csv", index=False)
     summary = simple_summary(per_image)
-    for metric in ("mae", "psnr", "ssim"):
+    for metric in METRICS:
         summary[f"{metric}_ci_low"] = summary[f"{metric}_mean"] * 0.95
         summary[f"{metric}_ci_high"] = summary[f"{metric}_mean"] * 1.05
     summary.to_csv(folder / "summary.csv", index=False)

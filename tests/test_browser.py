@@ -6,20 +6,22 @@ missing. Screenshots go to tests/artifacts/ (git-ignored).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from pathlib import Path
 
 import pytest
-
-from dashboard import server as live
 from dashboard_fixtures import make_checkpoint, make_tables
 
+from dashboard import server as live
+
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+STRENGTH_IN_URL = "() => new URLSearchParams(location.search).get('strength')"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def dashboard_env(tmp_path_factory) -> dict:
     if not Path(live.CHROMIUM).is_file():
         pytest.skip(f"{live.CHROMIUM} is missing (install Debian's chromium: apt-get install chromium)")
     pytest.importorskip("playwright.sync_api")
@@ -29,8 +31,14 @@ def server(tmp_path_factory):
                DENOISING_CHECKPOINT_DIR=str(make_checkpoint(base / "checkpoints")),
                DENOISING_DASHBOARD_CACHE=str(base / "cache"))
     env.pop("DENOISING_CELEBA_DIR", None)
+    return env
+
+
+@contextlib.contextmanager
+def serving(env: dict, cwd: Path | None = None):
+    """A `streamlit run` server for the test's duration; yields its base URL."""
     port = live.free_port()
-    proc = live.start(env, port)
+    proc = live.start(env, port, cwd=cwd)
     try:
         live.wait_healthy(port, proc)
         yield f"http://127.0.0.1:{port}"
@@ -38,23 +46,48 @@ def server(tmp_path_factory):
         live.stop(proc)
 
 
-def test_every_page_in_chromium(server):
+@contextlib.contextmanager
+def chromium_page(height: int = 2200):
     from playwright.sync_api import sync_playwright
 
-    if ARTIFACTS.exists():
-        shutil.rmtree(ARTIFACTS)
-    ARTIFACTS.mkdir(parents=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=live.CHROMIUM, args=live.CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 2200})
-            for slug, needs in live.PAGES.items():
-                live.render(page, f"{server}/{slug}", needs)
-                page.screenshot(path=str(ARTIFACTS / f"{slug or 'findings'}.png"), full_page=True)
-                assert page.locator('[data-testid="stException"]').count() == 0, f"exception on {slug}"
-                assert page.get_by_text("Page not found").count() == 0, f"{slug} is not a page"
-                for need in needs:
-                    assert page.locator(live.SELECTORS[need]).count() > 0, f"no {need} on {slug}"
+            yield browser.new_page(viewport={"width": 1400, "height": height})
         finally:
             browser.close()
+
+
+def test_every_page_in_chromium(dashboard_env):
+    if ARTIFACTS.exists():
+        shutil.rmtree(ARTIFACTS)
+    ARTIFACTS.mkdir(parents=True)
+    with serving(dashboard_env) as server, chromium_page() as page:
+        for slug, needs in live.PAGES.items():
+            live.render(page, f"{server}/{slug}", needs)
+            page.screenshot(path=str(ARTIFACTS / f"{slug or 'findings'}.png"), full_page=True)
+            assert page.locator('[data-testid="stException"]').count() == 0, f"exception on {slug}"
+            assert page.get_by_text("Page not found").count() == 0, f"{slug} is not a page"
+            for need in needs:
+                assert page.locator(live.SELECTORS[need]).count() > 0, f"no {need} on {slug}"
     assert len(list(ARTIFACTS.glob("*.png"))) == len(live.PAGES)
+
+
+def test_runs_from_any_folder(dashboard_env, tmp_path):
+    """`streamlit run /path/to/dashboard/app.py` from another folder: the installed packages and the pages are found."""
+    with serving(dashboard_env, cwd=tmp_path) as server, chromium_page(1000) as page:
+        live.render(page, f"{server}/noise_lab", live.PAGES["noise_lab"])
+        assert page.locator('[data-testid="stException"]').count() == 0
+        assert page.get_by_role("heading", name="Noise lab").count() == 1
+        # original, noisy, the 7 fast filters and the fixture's autoencoder (its checkpoint cleans Gaussian noise)
+        assert page.locator(live.SELECTORS["faces"]).count() == 10
+        # the strength slider opens at the post's σ = √0.1 exactly and steps onto the 0.01 grid and back
+        caption = page.locator('[data-testid="stCaptionContainer"]').filter(has_text="fast methods took").first
+        for key, shown in (("", "σ = 0.316,"), ("ArrowLeft", "σ = 0.31,"), ("ArrowRight", "σ = 0.316,")):
+            if key:
+                before = page.evaluate(STRENGTH_IN_URL)
+                page.get_by_role("slider").first.focus()
+                page.keyboard.press(key)
+                page.wait_for_function(f"before => ({STRENGTH_IN_URL})() !== before", arg=before)
+                live.wait_idle(page)
+            assert shown in caption.inner_text()

@@ -3,8 +3,8 @@
 import streamlit as st
 
 from dashboard import common
-from dashboard.images import error_map, heatmap, heatmap_legend, HEATMAP_MAX, png_bytes
-from dashboard.tables import HIGHER_IS_BETTER, METRIC_SHORT, METRICS
+from dashboard.images import HEATMAP_MAX, error_map, heatmap, heatmap_legend, png_bytes
+from denoising.catalogue import HIGHER_IS_BETTER, METRIC_SHORT, METRICS, noise_label, test_set_title
 
 st.title("Browse the test faces")
 data = common.tables()
@@ -16,10 +16,10 @@ test_sets = data.test_sets()
 viewable = test_sets[0] if common.celeba_dir() or "lfw" not in test_sets else "lfw"
 common.init_param("set", "br_set", viewable, valid=lambda v: v in test_sets)
 c1, c2, c3 = st.columns(3)
-test_set = c1.selectbox("Test faces", test_sets, key="br_set", format_func=common.test_set_label)
+test_set = c1.selectbox("Test faces", test_sets, key="br_set", format_func=test_set_title)
 noises = list(dict.fromkeys(per_image.loc[per_image["test_set"] == test_set, "noise"]))
 common.init_param("noise", "br_noise", noises[0], valid=lambda v: v in noises)
-noise = c2.selectbox("Kind of noise", noises, key="br_noise", format_func=common.noise_label)
+noise = c2.selectbox("Kind of noise", noises, key="br_noise", format_func=noise_label)
 common.init_param("metric", "br_metric", "mae", valid=lambda v: v in METRICS)
 metric = c3.selectbox("Score", METRICS, key="br_metric", format_func=METRIC_SHORT.get)
 
@@ -94,6 +94,6 @@ else:
         common.show_faces([heatmap(error_map(clean, c[1])) for c in cells[1:]], [c[0] for c in cells[1:]])
     else:
         st.warning("This face is not among the prepared faces.")
-scores = part[part["image_id"] == face][["method", "mae", "psnr", "ssim"]].copy()
+scores = part[part["image_id"] == face][["method", *METRICS]].copy()
 scores["method"] = scores["method"].map(lambda m: names.get(m, m))
 st.dataframe(scores.rename(columns={"method": "Method", **{m: METRIC_SHORT[m] for m in METRICS}}), hide_index=True)

@@ -3,7 +3,8 @@
 import streamlit as st
 
 from dashboard import common
-from dashboard.tables import HIGHER_IS_BETTER, METRIC_SHORT, METRICS, paired
+from dashboard.tables import paired
+from denoising.catalogue import HIGHER_IS_BETTER, METRIC_SHORT, METRICS, noise_label, test_set_title
 
 st.title("How the scores spread over the faces")
 st.write("An average can hide a lot: here is every face's score, per method.")
@@ -16,10 +17,10 @@ from dashboard.charts import distribution, paired_histogram  # noqa: E402
 test_sets = data.test_sets()
 common.init_param("set", "dist_set", test_sets[0], valid=lambda v: v in test_sets)
 c1, c2, c3, c4 = st.columns(4)
-test_set = c1.selectbox("Test faces", test_sets, key="dist_set", format_func=common.test_set_label)
+test_set = c1.selectbox("Test faces", test_sets, key="dist_set", format_func=test_set_title)
 noises = list(dict.fromkeys(per_image.loc[per_image["test_set"] == test_set, "noise"]))
 common.init_param("noise", "dist_noise", noises[0], valid=lambda v: v in noises)
-noise = c2.selectbox("Kind of noise", noises, key="dist_noise", format_func=common.noise_label)
+noise = c2.selectbox("Kind of noise", noises, key="dist_noise", format_func=noise_label)
 common.init_param("metric", "dist_metric", "mae", valid=lambda v: v in METRICS)
 metric = c3.selectbox("Score", METRICS, key="dist_metric", format_func=METRIC_SHORT.get)
 kinds = {"box": "Box plot", "violin": "Violin plot", "histogram": "Histogram", "ecdf": "Cumulative share (ECDF)"}

@@ -3,7 +3,8 @@
 import streamlit as st
 
 from dashboard import common
-from dashboard.tables import METRIC_SHORT, METRICS, best_method, findings, headline_table, marked_table
+from dashboard.tables import best_method, findings, headline_table, marked_table
+from denoising.catalogue import HIGHER_IS_BETTER, METRIC_SHORT, METRICS, noise_label, test_set_title
 
 st.title("What removes noise from small face photos best?")
 st.write("Each method got the same noisy test faces and was scored against the original photos. "
@@ -20,16 +21,16 @@ test_sets = data.test_sets()
 common.init_param("set", "find_set", test_sets[0], valid=lambda v: v in test_sets)
 common.init_param("metric", "find_metric", "mae", valid=lambda v: v in METRICS)
 left, right = st.columns(2)
-test_set = left.selectbox("Test faces", test_sets, key="find_set", format_func=common.test_set_label)
+test_set = left.selectbox("Test faces", test_sets, key="find_set", format_func=test_set_title)
 metric = right.radio("Score", METRICS, key="find_metric", format_func=METRIC_SHORT.get, horizontal=True)
 common.publish(set=test_set, metric=metric)
 
 table = headline_table(data.summary, test_set, metric)
 best = {noise: best_method(row, metric) for noise, row in table.iterrows()}
 st.subheader(f"Mean {METRIC_SHORT[metric]} per method and kind of noise")
-st.table(marked_table(table, best, names, common.noise_label, metric))  # static: on screen at once
+st.table(marked_table(table, best, names, noise_label, metric))  # static: on screen at once
 st.caption("Highlighted: the best method for each kind of noise. "
-           + "; ".join(f"{common.noise_label(n)}: {names.get(m, m)}" for n, m in best.items() if m) + ".")
+           + "; ".join(f"{noise_label(n)}: {names.get(m, m)}" for n, m in best.items() if m) + ".")
 common.csv_download(data.summary[data.summary["test_set"] == test_set], f"summary-{test_set}.csv", "find_csv",
                     "Download all summary numbers (CSV)")
 
@@ -54,7 +55,7 @@ if bank is None and "lfw" in test_sets:
     face_set = "lfw"
 noises = list(table.index)
 common.init_param("noise", "find_noise", noises[0], valid=lambda v: v in noises)
-noise = st.selectbox("Kind of noise for the examples", noises, key="find_noise", format_func=common.noise_label)
+noise = st.selectbox("Kind of noise for the examples", noises, key="find_noise", format_func=noise_label)
 common.publish(noise=noise)
 grid_rows = []
 if bank is None:
@@ -65,13 +66,13 @@ else:
     grid = st.empty()
     # Classical filters first (fast, no torch); the neural networks' outputs fill in at the very end
     # so the numbers above are on screen before the models load.
-    learned = [m for m in in_table if m in common.LEARNED_NAMES] if common.has_checkpoints() else []
+    learned = [m for m in in_table if common.is_learned(m)] if common.has_checkpoints() else []
     grid_rows = common.picture_rows(bank, face_set, ids, noise, [m for m in in_table if m not in learned])
 
 
     def draw(rows):
         with grid.container():
-            for image_id, cells in rows:
+            for _, cells in rows:
                 common.show_faces([c[1] for c in cells], [c[0] for c in cells])
             if not common.has_checkpoints():
                 st.caption(common.HOW_TO_TRAIN)
@@ -85,14 +86,14 @@ def _report() -> str:
 
     all_figs = [(f"Mean {METRIC_SHORT[m]} per kind of noise", grouped_bars(data.summary, test_set, m, names))
                 for m in METRICS]
+    directions = ", ".join(f"{METRIC_SHORT[m]} {'higher' if HIGHER_IS_BETTER[m] else 'lower'} is better" for m in METRICS)
     tables = [(f"Mean {METRIC_SHORT[m]}", headline_table(data.summary, test_set, m).rename(
-        columns=names, index=common.noise_label)) for m in METRICS]
-    grids = [(f"Example faces ({common.test_set_label(face_set)}): {common.noise_label(noise)}",
+        columns=names, index=noise_label)) for m in METRICS]
+    grids = [(f"Example faces ({test_set_title(face_set)}): {noise_label(noise)}",
               picture_grid_html(grid_rows))] if grid_rows else []
     return build_report(
-        "Face denoising lab: findings", f"Test faces: {common.test_set_label(test_set)}. Scores against the "
-        "original photos; MAE lower is better, PSNR and SSIM higher are better.", sentences, tables, all_figs, grids,
-        footer=f"Tables from {data.folder}.")
+        "Face denoising lab: findings", f"Test faces: {test_set_title(test_set)}. Scores against the original "
+        f"photos; {directions}.", sentences, tables, all_figs, grids, footer=f"Tables from {data.folder}.")
 
 
 st.download_button("Download the findings as one HTML file (opens offline)", data=_report,

@@ -5,6 +5,8 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import common
+from denoising.catalogue import DEFAULT_PRESET, METHODS, NOISE_DESCRIPTIONS, noise_label
+from denoising.noise import PRESETS
 
 st.title("How this comparison works")
 size = common.face_size()
@@ -13,23 +15,15 @@ face = common.lfw_bank(size).images[0]
 st.header("The four kinds of noise")
 st.write("Noise is random damage to a photo. We add it on purpose, at the strengths the original blog post used, "
          "so we know exactly what the clean photo looked like.")
-from denoising.noise import PRESETS  # noqa: E402
-
-EXPLAIN = {
-    "gaussian": "Grain, like a photo taken in poor light with a cheap sensor: every value shifts a little at random.",
-    "poisson": "Light arrives in particles; with few of them the picture gets grainy, more in bright areas.",
-    "salt_pepper": "Isolated values turned fully on or off, like dust or dead pixels: coloured specks.",
-    "speckle": "Grain proportional to brightness (multiplied in), as in radar and ultrasound images.",
-}
-presets = PRESETS["post"]
+presets = PRESETS[DEFAULT_PRESET]
 examples = [face] + [np.asarray(presets[k].apply(face[None], np.random.default_rng(0)), np.float32)[0]
                      for k in presets]
 common.show_faces(examples, ["Original"] + [presets[k].label for k in presets])
 for kind in presets:
-    st.markdown(f"- **{common.noise_label(kind)}**: {EXPLAIN.get(kind, '')}")
+    st.markdown(f"- **{noise_label(kind)}**: {NOISE_DESCRIPTIONS[kind]}")
 
 st.header("The three scores")
-from denoising.metrics import score  # noqa: E402
+from denoising.metrics import score
 
 blur = (face + np.roll(face, 1, 0) + np.roll(face, -1, 0) + np.roll(face, 1, 1) + np.roll(face, -1, 1)) / 5
 brighter = np.clip(face + 0.1, 0, 1)
@@ -51,10 +45,7 @@ st.markdown(
 )
 
 st.header("The methods")
-rows = [{"Method": m.display_name, "Kind": m.family, "What it does": m.description}
-        for m in common.classical().values()]
-rows += [{"Method": common.LEARNED_NAMES[n], "Kind": "learned", "What it does": d}
-         for n, d in common.LEARNED_DESCRIPTIONS.items()]
+rows = [{"Method": m.display_name, "Kind": m.family, "What it does": m.description} for m in METHODS.values()]
 st.table(pd.DataFrame(rows).set_index("Method"))  # a static table wraps the long descriptions
 
 st.header("How to reproduce every number")

@@ -7,24 +7,12 @@ import numpy as np
 import streamlit as st
 
 from dashboard import common
-from dashboard.tables import METRIC_SHORT
+from denoising.catalogue import METRIC_SHORT, METRICS, NOISE_KINDS, STRENGTHS, noise_label, test_set_title
 
 st.title("Noise lab")
 st.write("Pick a face (or upload your own photo), choose a kind of noise and how strong it is: every method "
          "cleans it at once and is scored against the original.")
 
-# Strength control per noise kind: (label, parameter, values or (min, max, step), default, help)
-STRENGTH = {
-    "gaussian": ("Grain strength (σ)", "sigma", (0.0, 0.6, 0.01), 0.32,
-                 "Standard deviation of the random grain added to every value; the post used 0.316."),
-    "poisson": ("Light level (peak photon count)", "peak", [2, 4, 8, 16, 32, 64, 128, 256, 512, 1024], 256,
-                "Fewer photons = darker scene = stronger noise; the post's setting is 256."),
-    "salt_pepper": ("Share of specks", "amount", (0.0, 0.2, 0.002), 0.004,
-                    "Share of colour values turned fully white or black; the post used 0.004."),
-    "speckle": ("Speckle strength (σ)", "sigma", (0.0, 1.5, 0.05), 1.0,
-                "Noise proportional to brightness: value × (1 + σ·random); the post used 1.0."),
-}
-KINDS = list(STRENGTH)
 size = common.face_size()
 
 sources = {"test": "A test face", "upload": "My own photo"}
@@ -36,7 +24,7 @@ if source == "test":
     sets = ["lfw"] + (["celeba_test"] if common.celeba_dir() else [])
     common.init_param("set", "lab_set", "lfw", valid=lambda v: v in sets)
     c1, c2 = st.columns(2)
-    test_set = c1.selectbox("Test faces", sets, key="lab_set", format_func=common.test_set_label)
+    test_set = c1.selectbox("Test faces", sets, key="lab_set", format_func=test_set_title)
     bank, how = common.face_bank(test_set)
     if bank is None:
         st.info(how)
@@ -59,28 +47,21 @@ else:
         st.stop()
 
 c1, c2, c3 = st.columns(3)
-common.init_param("kind", "lab_kind", "gaussian", valid=lambda v: v in KINDS)
-kind = c1.selectbox("Kind of noise", KINDS, key="lab_kind", format_func=common.noise_label)
-label, param, spec_range, default, help_text = STRENGTH[kind]
+common.init_param("kind", "lab_kind", "gaussian", valid=lambda v: v in NOISE_KINDS)
+kind = c1.selectbox("Kind of noise", NOISE_KINDS, key="lab_kind", format_func=noise_label)
+# every position is exact (the post's Gaussian σ = √0.1 included), so the default is the preset itself
+choices, default = common.strength_choices(kind)
 skey = f"lab_strength_{kind}"
-if isinstance(spec_range, list):
-    common.init_param("strength", skey, default, cast=lambda v: int(float(v)), valid=lambda v: v in spec_range)
-    strength = c2.select_slider(label, spec_range, key=skey, help=help_text)
-else:
-    lo, hi, step = spec_range
-    common.init_param("strength", skey, float(default), cast=float, valid=lambda v: lo <= v <= hi)
-    strength = c2.slider(label, lo, hi, step=step, key=skey, help=help_text)
+common.init_param("strength", skey, default, cast=float, valid=lambda v: v in choices)
+strength = c2.select_slider(STRENGTHS[kind].label, choices, key=skey, format_func=common.format_strength,
+                            help=STRENGTHS[kind].help)
 common.init_param("seed", "lab_seed", 0, cast=int, valid=lambda v: 0 <= v <= 2**31)
 seed = c3.number_input("Random seed (same seed, same noise)", 0, 2**31, key="lab_seed", step=1)
-common.publish(kind=kind, strength=strength, seed=seed)
+common.publish(kind=kind, strength=int(strength) if strength.is_integer() else strength, seed=seed)
 
-from denoising.metrics import score  # noqa: E402
-from denoising.noise import NoiseSpec  # noqa: E402
+from denoising.metrics import score
 
-params = {param: strength}
-if kind == "salt_pepper":
-    params.update(salt_fraction=0.5, per="value")
-spec = NoiseSpec(kind, params)
+spec = common.lab_noise(kind, strength)
 noisy = np.asarray(spec.apply(clean[None], np.random.default_rng(int(seed))), np.float32)
 
 methods = common.registry(learned=True)
@@ -88,14 +69,14 @@ names = {n: m.display_name for n, m in methods.items()}
 fast = [n for n, m in methods.items() if not m.slow and n != "noisy" and m.available(kind)]
 slow = [n for n, m in methods.items() if m.slow and m.available(kind)]
 start = time.perf_counter()
-outputs = common.run_live(methods, fast, noisy, kind)
+outputs = common.run_live(methods, fast, noisy, spec)
 elapsed, n_fast = time.perf_counter() - start, len(outputs)
 
-state_key = hashlib.sha256(noisy.tobytes() + kind.encode()).hexdigest()
+state_key = hashlib.sha256(noisy.tobytes() + spec.to_json().encode()).hexdigest()
 if slow:
     if st.button("Also run the slow methods (" + ", ".join(names[n] for n in slow) + ")", key="lab_slow"):
         with st.spinner("Running the slow methods…"):
-            st.session_state["lab_slow_out"] = (state_key, common.run_live(methods, slow, noisy, kind))
+            st.session_state["lab_slow_out"] = (state_key, common.run_live(methods, slow, noisy, spec))
     cached = st.session_state.get("lab_slow_out")
     if cached and cached[0] == state_key:
         outputs.update(cached[1])
@@ -110,11 +91,11 @@ st.caption(f"{face_label}: {spec.label}, seed {seed}. The {n_fast} fast methods 
 if not common.has_checkpoints():
     st.caption(common.HOW_TO_TRAIN)
 
-import pandas as pd  # noqa: E402
+import pandas as pd
 
 table = pd.DataFrame([
     {"Method": "With noise (no cleaning)" if n == "noisy" else names.get(n, n),
-     **{METRIC_SHORT[m]: float(scores[n][m][0]) for m in ("mae", "psnr", "ssim")}}
+     **{METRIC_SHORT[m]: float(scores[n][m][0]) for m in METRICS}}
     for n in pictures
 ])
 st.session_state["lab_last_scores"] = table  # read by the tests and the speed script

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import common
+from denoising.catalogue import noise_label
 
 st.title("How the neural networks were trained")
 folder = common.checkpoint_dir()
@@ -34,7 +35,7 @@ def history_frame(history) -> pd.DataFrame:
 
 def model_label(stem: str) -> str:
     arch, _, noise = stem.partition("-")
-    return f"{names.get(arch, arch)} · {common.noise_label(noise)}" if noise else stem
+    return f"{names.get(arch, arch)} · {noise_label(noise)}" if noise else stem
 
 
 def facts(card: dict, history: pd.DataFrame) -> dict[str, str]:
@@ -48,7 +49,8 @@ def facts(card: dict, history: pd.DataFrame) -> dict[str, str]:
         "Trained on": f"{card.get('device_name', card.get('device', '?'))}",
         "Training time": f"{minutes / 60:.1f} min" if isinstance(minutes, (int, float)) else "?",
         "Epochs": f"{card.get('epochs_run', '?')} (stopped: {STOPPED.get(card.get('stopped'), card.get('stopped'))})",
-        "Weights kept": f"epoch {card.get('best_epoch', '?')}, {card.get('selection', 'lowest validation MAE')}",
+        # the rule that chose the kept epoch, only as the card records it
+        "Weights kept": f"epoch {card.get('best_epoch', '?')}" + (f", {card['selection']}" if card.get("selection") else ""),
         "Training faces": f"{data.get('n_train', '?'):,}" if isinstance(data.get("n_train"), int) else "?",
         "Validation faces": f"{data.get('n_validation', '?'):,}" if isinstance(data.get("n_validation"), int) else "?",
         "Face size": "x".join(str(v) for v in data.get("image_size", [])) or "?",
