@@ -1,43 +1,57 @@
 """Training loops for the learned denoisers (one model per architecture and noise kind).
 
-Recipes (``arch``):
+Recipes (``arch``, names from :data:`denoising.catalogue.ARCHS`):
 
-* ``autoencoder``: the post's autoencoder, MSE loss, Adam(1e-3) as in the post.
+* ``autoencoder``: the post's autoencoder, MSE loss, Adam(1e-3, beta1 0.9) as in the post.
 * ``unet_l1``: the U-Net generator alone with an L1 loss (the ablation the post never ran);
-  same optimizer as pix2pix so the comparison isolates the GAN loss.
-* ``pix2pix``: U-Net generator + conditional PatchGAN, least-squares GAN loss + 100 x L1,
-  Adam with beta1 0.5 for both nets, a discriminator step then a generator step per batch.
+  same optimizer settings as this project's pix2pix, so the comparison isolates the GAN loss.
+* ``pix2pix``: U-Net generator + conditional PatchGAN, least-squares GAN loss + 100 x L1. As in
+  the official pix2pix code, each batch runs the generator once, then a discriminator step on
+  the detached output, then a generator step against the just-updated discriminator.
 
-Learning rate of both U-Net recipes: 1e-3 by default, not pix2pix's 2e-4. On 4,000 CelebA faces
-at 28x28 (Gaussian noise, 4 epochs) 2e-4 reached validation MAE 0.107 and 1e-3 reached 0.089,
-with no instability; a CPU budget of about 20 epochs needs the faster rate. ``lr=2e-4`` (or
-``--lr 2e-4``) reproduces the post's recipe exactly.
+Optimizer: the post (like the pix2pix paper) trained pix2pix with Adam, learning rate 2e-4,
+beta1 0.5. This project keeps beta1 0.5 but starts both U-Net recipes at 1e-3, its own choice:
+on 4,000 CelebA faces at 28x28 (Gaussian noise, 4 epochs) 2e-4 reached validation MAE 0.107 and
+1e-3 reached 0.089, with no instability, and a CPU budget of about 20 epochs needs the faster
+rate. ``lr=2e-4`` (``--lr 2e-4``) gives the post's pix2pix settings.
 
 Every epoch draws fresh noise (seeded from ``(seed, epoch, batch)``) on reshuffled faces; the
-validation faces get one fixed seeded noise draw. After each epoch the validation MAE and
-PSNR are logged; the **best epoch is the one with the lowest validation MAE** (the post's
-metric) and early stopping watches the same number. The best weights are the shipped
-checkpoint (``<out>/<arch>-<kind>.safetensors`` + ``.json``, history updated every epoch);
-the last epoch's weights and optimizer state go to ``<out>/resume/<arch>-<kind>/`` so
-``resume=True`` continues exactly where the run stopped. All files are written atomically.
+validation faces get one fixed seeded noise draw. After each epoch the validation MAE and PSNR
+are logged and the kept epoch is updated by the rule of :func:`selection_rule` (an epoch replaces
+the kept one only when its validation MAE is lower by more than ``min_improvement``, relative);
+early stopping and the learning-rate plateau watch the same rule. The kept weights are the
+checkpoint (``<out>/<arch>-<kind>.safetensors`` + ``.json``, rewritten every epoch); the last
+epoch's weights and optimizer state are ``<out>/resume/<arch>-<kind>/state.safetensors`` (one
+file), so ``resume=True`` continues exactly where the run stopped. A kill at any instant leaves a
+loadable checkpoint and resume state (:mod:`denoising.models.checkpoint`), and one process at a
+time may write a checkpoint name.
+
+A run that diverges stops with :class:`TrainingError` and writes nothing more: a loss that is not
+finite or grows past ``explode_factor`` times its first value (every loss term is watched, the
+discriminator's too), or a validation MAE worse than ``diverge_factor`` times the worse of two
+do-nothing outputs (the noisy input itself and a flat mid-grey image).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from denoising.catalogue import ARCH_MODEL, ARCHS, DEFAULT_PRESET
 
 from .models import checkpoint as ckpt
 from .models.autoencoder import Autoencoder
@@ -46,18 +60,20 @@ from .models.unet import UNet
 
 log = logging.getLogger(__name__)
 
-ARCHS = ("autoencoder", "pix2pix", "unet_l1")
-#: optimizer defaults per recipe (the post's settings)
+#: Adam (learning rate, beta1) per recipe when the config leaves them None; see the module
+#: docstring for where they come from (pix2pix's 1e-3 is this project's choice, not the post's 2e-4).
 OPTIM_DEFAULTS = {"autoencoder": (1e-3, 0.9), "pix2pix": (1e-3, 0.5), "unet_l1": (1e-3, 0.5)}
 _NOISE_STREAM, _SHUFFLE_STREAM, _VAL_STREAM, _TORCH_STREAM = 1, 2, 3, 4
+#: the flat image whose validation MAE bounds a sane model's (with the noisy input's)
+FLAT_GREY = 0.5
 
 
 class TrainingError(RuntimeError):
-    """Training had to stop (NaN, inf or exploding loss) or could not start."""
+    """Training had to stop (NaN, inf, exploding loss or useless validation output) or could not start."""
 
 
 class TrainingSetupError(TrainingError):
-    """Training cannot start: bad arguments, unusable data, or a resume state for another run."""
+    """Training cannot start: bad arguments, unusable data, a locked or existing checkpoint, or a resume state for another run."""
 
 
 @dataclass
@@ -69,10 +85,11 @@ class TrainConfig:
     max_epochs : int
         Upper bound on epochs; early stopping usually ends sooner.
     patience : int
-        Stop after this many epochs in a row without a validation-MAE improvement.
+        Stop after this many epochs in a row without an improvement (see ``min_improvement``).
     min_improvement : float
         Smallest *relative* decrease of validation MAE that counts as an improvement (0.002 = 0.2 %);
         relative because MAE spans 0.002 (salt & pepper) to 0.07 (Gaussian) across noise kinds.
+        Only an improvement replaces the kept epoch (:func:`selection_rule`).
     lr_patience, lr_factor : int, float
         Multiply the learning rate by ``lr_factor`` after every ``lr_patience`` epochs in a row
         without improvement, so a plateau is first attacked with smaller steps before stopping.
@@ -93,7 +110,10 @@ class TrainConfig:
     patchgan : dict
         Constructor arguments of the PatchGAN discriminator.
     explode_factor : float
-        Stop when the loss exceeds this multiple of the run's initial loss.
+        Stop when any loss term exceeds this multiple of its value on the run's first batch.
+    diverge_factor : float
+        Stop when the validation MAE exceeds this multiple of the worse of the noisy input's and
+        a flat mid-grey image's (a model that far behind doing nothing has diverged).
     num_threads : int or None
         CPU threads for torch (None: all cores).
     """
@@ -114,13 +134,34 @@ class TrainConfig:
     unet: dict = field(default_factory=lambda: {"base": 16, "depth": 4})
     patchgan: dict = field(default_factory=lambda: {"base": 16, "n_layers": 2})
     explode_factor: float = 100.0
+    diverge_factor: float = 1.5
     num_threads: int | None = None
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
+    def from_dict(cls, d: dict) -> TrainConfig:
         """Rebuild from :func:`dataclasses.asdict` output, ignoring unknown keys."""
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
+
+
+def check_config(arch: str, config: TrainConfig) -> None:
+    """Raise :class:`TrainingSetupError` naming the first setting that cannot train."""
+    if arch not in ARCHS:
+        raise TrainingSetupError(f"unknown arch {arch!r} (choose from {', '.join(ARCHS)})")
+    if config.weights_dtype not in ckpt.DTYPES:
+        raise TrainingSetupError(f"weights_dtype must be float16 or float32, got {config.weights_dtype!r}")
+    positive = {"lr": config.lr, "lr_factor": config.lr_factor, "explode_factor": config.explode_factor,
+                "diverge_factor": config.diverge_factor}
+    for name, value in positive.items():
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise TrainingSetupError(f"{name} must be a positive finite number, got {value}")
+    for name in ("max_epochs", "patience", "lr_patience", "batch_size"):
+        if getattr(config, name) < 1:
+            raise TrainingSetupError(f"{name} must be at least 1, got {getattr(config, name)}")
+    if not 0 <= config.min_improvement < 1:
+        raise TrainingSetupError(f"min_improvement is a fraction in [0, 1), got {config.min_improvement}")
+    if config.beta1 is not None and not 0 <= config.beta1 < 1:
+        raise TrainingSetupError(f"beta1 must be in [0, 1), got {config.beta1}")
 
 
 @dataclass
@@ -134,6 +175,31 @@ class TrainResult:
     history: list[dict]
 
 
+# ----------------------------------------------------------------------------- which epoch is kept
+def improves(val_mae: float, kept_mae: float, min_improvement: float) -> bool:
+    """Whether an epoch's validation MAE replaces the kept epoch's (any finite MAE replaces none)."""
+    return not math.isfinite(kept_mae) or val_mae < kept_mae * (1.0 - min_improvement)
+
+
+def select_epoch(history: list[dict], min_improvement: float) -> int:
+    """The epoch :func:`selection_rule` keeps from a run's history (0 for an empty history)."""
+    kept_epoch, kept_mae = 0, math.inf
+    for record in history:
+        if improves(record["val_mae"], kept_mae, min_improvement):
+            kept_epoch, kept_mae = record["epoch"], record["val_mae"]
+    return kept_epoch
+
+
+def selection_rule(min_improvement: float) -> str:
+    """The rule that chose a checkpoint's epoch, in words (the card's ``selection`` field)."""
+    if min_improvement == 0:
+        return "the epoch with the lowest validation MAE (the earliest one if several tie)"
+    return (f"the last epoch whose validation MAE beat the previously kept epoch's by more than "
+            f"{100 * min_improvement:g} % (relative: below {1 - min_improvement:g} x its MAE); epoch 1 is kept "
+            "first, and smaller gains do not count, so a later epoch may have a slightly lower MAE")
+
+
+# ----------------------------------------------------------------------------- models, data, device
 def pick_device(device: str | torch.device | None = None) -> torch.device:
     """``device`` if given (``"auto"`` or None: CUDA when available, else CPU); logs the choice."""
     if device in (None, "auto"):
@@ -141,20 +207,29 @@ def pick_device(device: str | torch.device | None = None) -> torch.device:
     device = torch.device(device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise TrainingSetupError("CUDA was requested but torch sees no GPU")
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    log.info("training on %s (%s)", device, name)
+    log.info("training on %s (%s)", device, device_name(device))
     return device
+
+
+def device_name(device: torch.device) -> str:
+    """The GPU's name, or the CPU's cores and torch threads."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU ({os.cpu_count()} cores, {torch.get_num_threads()} threads)"
+
+
+def _setup_device(device: str | torch.device | None, config: TrainConfig) -> torch.device:
+    if device is None or str(device) == "auto" or torch.device(device).type == "cpu":
+        torch.set_num_threads(config.num_threads or os.cpu_count() or 1)
+    return pick_device(device)
 
 
 def build_models(arch: str, image_size: int, config: TrainConfig) -> tuple[nn.Module, nn.Module | None]:
     """Generator (and discriminator for pix2pix) of a recipe, freshly initialised."""
-    if arch == "autoencoder":
-        return Autoencoder(image_size=image_size), None
-    if arch == "unet_l1":
-        return UNet(**config.unet), None
-    if arch == "pix2pix":
-        return UNet(**config.unet), PatchGAN(**config.patchgan)
-    raise TrainingSetupError(f"unknown arch {arch!r} (choose from {', '.join(ARCHS)})")
+    if arch not in ARCH_MODEL:
+        raise TrainingSetupError(f"unknown arch {arch!r} (choose from {', '.join(ARCHS)})")
+    gen = Autoencoder(image_size=image_size) if ARCH_MODEL[arch] == "autoencoder" else UNet(**config.unet)
+    return gen, PatchGAN(**config.patchgan) if arch == "pix2pix" else None
 
 
 def _split(faces: Any, config: TrainConfig) -> tuple[np.ndarray, np.ndarray, dict]:
@@ -196,15 +271,15 @@ def _noisy(spec: Any, clean: np.ndarray, rng: np.random.Generator) -> np.ndarray
     return np.clip(np.asarray(spec.apply(clean, rng), np.float32), 0.0, 1.0)
 
 
-def _generate(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Unclamped output for losses (U-Net) or the plain output (autoencoder)."""
-    return model.forward_raw(x) if isinstance(model, UNet) else model(x)
-
-
 @torch.inference_mode()
 def evaluate(model: nn.Module, noisy: np.ndarray, clean: np.ndarray, device: torch.device,
              batch_size: int = 256) -> tuple[float, float]:
-    """Mean per-image MAE and PSNR (data_range 1, capped at 100 dB) of ``model`` on a noisy set."""
+    """Mean per-image MAE and PSNR (data_range 1, capped at 100 dB) of ``model`` on a noisy set.
+
+    The definitions of :func:`denoising.metrics.mae` and :func:`denoising.metrics.psnr` averaged
+    over images, computed in float64 on the model's float32 output; only an exact output differs
+    (PSNR 100 dB here, ``inf`` there).
+    """
     was_training = model.training
     model.eval()
     maes, psnrs = [], []
@@ -225,15 +300,44 @@ def _input_scores(noisy: np.ndarray, clean: np.ndarray) -> tuple[float, float]:
     return float(np.abs(diff).mean(1).mean()), float((10 * np.log10(1.0 / mse)).mean())
 
 
+@dataclass
+class TrainingData:
+    """Training faces, validation faces with their fixed noisy copies, and what they score doing nothing."""
+
+    train: np.ndarray
+    val_clean: np.ndarray
+    val_noisy: np.ndarray
+    summary: dict
+    noisy_mae: float
+    noisy_psnr: float
+    flat_mae: float
+
+    def divergence_limit(self, config: TrainConfig) -> float:
+        """Validation MAE above which a model has diverged (see :attr:`TrainConfig.diverge_factor`)."""
+        return config.diverge_factor * max(self.noisy_mae, self.flat_mae)
+
+
+def prepare_data(faces: Any, noise_spec: Any, config: TrainConfig, data_summary: dict | None = None) -> TrainingData:
+    """Split the faces, draw the validation noise once (seeded) and score the do-nothing outputs."""
+    train, val, summary = _split(faces, config)
+    summary.update(data_summary or {})
+    val_noisy = _noisy(noise_spec, val, _rng(config.seed, _VAL_STREAM))
+    noisy_mae, noisy_psnr = _input_scores(val_noisy, val)
+    flat_mae = float(np.abs(val.astype(np.float64) - FLAT_GREY).mean())
+    return TrainingData(train, val, val_noisy, summary, noisy_mae, noisy_psnr, flat_mae)
+
+
+# ----------------------------------------------------------------------------- optimisation steps
 class Trainer:
-    """One (arch, noise kind) run: models, optimizers, steps and bookkeeping."""
+    """One (arch, noise kind) run's networks and optimizers, and its optimisation steps."""
 
     def __init__(self, arch: str, spec: Any, config: TrainConfig, image_size: int, device: torch.device):
         self.arch, self.spec, self.config, self.device = arch, spec, config, device
         torch.manual_seed(config.seed)
         self.gen, self.disc = build_models(arch, image_size, config)
         lr0, b0 = OPTIM_DEFAULTS[arch]
-        lr, beta1 = config.lr or lr0, config.beta1 if config.beta1 is not None else b0
+        lr = lr0 if config.lr is None else config.lr
+        beta1 = b0 if config.beta1 is None else config.beta1
         self.modules = {"generator": self.gen}
         self.opts = {"generator": torch.optim.Adam(self.gen.parameters(), lr=lr, betas=(beta1, 0.999))}
         if self.disc is not None:
@@ -254,39 +358,291 @@ class Trainer:
         return self.lr()
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
-        """One optimisation step; returns the batch's losses (``loss`` is the generator's total)."""
-        opt_g = self.opts["generator"]
-        if self.arch != "pix2pix":
-            opt_g.zero_grad(set_to_none=True)
-            out = _generate(self.gen, x)
-            loss = F.mse_loss(out, y) if self.arch == "autoencoder" else F.l1_loss(out, y)
-            loss.backward()
-            opt_g.step()
-            return {"loss": loss.item()}
-        raw = self.gen.forward_raw(x)
+        """One optimisation step on noisy ``x`` / clean ``y``; returns the batch's losses (``loss``: generator total)."""
+        if self.disc is None:
+            return self.reconstruction_step(x, y)
+        raw = self.gen.forward_raw(x)  # one generator pass serves both steps, as in pix2pix
         fake = raw.clamp(0.0, 1.0)
-        # discriminator step (LSGAN: real -> 1, fake -> 0), generator output detached
-        opt_d = self.opts["discriminator"]
-        opt_d.zero_grad(set_to_none=True)
-        pred_real, pred_fake = self.disc(x, y), self.disc(x, fake.detach())
-        loss_d = 0.5 * (F.mse_loss(pred_real, torch.ones_like(pred_real))
-                        + F.mse_loss(pred_fake, torch.zeros_like(pred_fake)))
-        loss_d.backward()
-        opt_d.step()
-        # generator step: fool the (just updated) discriminator + stay close to the clean face
-        opt_g.zero_grad(set_to_none=True)
+        loss_d = self.discriminator_step(x, y, fake.detach())
+        return {**self.generator_step(x, y, raw, fake), "loss_d": loss_d}
+
+    def reconstruction_step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+        """Autoencoder (MSE) or U-Net (L1 on the unclamped output) step."""
+        opt = self.opts["generator"]
+        opt.zero_grad(set_to_none=True)
+        out = self.gen.forward_raw(x) if isinstance(self.gen, UNet) else self.gen(x)
+        loss = F.mse_loss(out, y) if self.arch == "autoencoder" else F.l1_loss(out, y)
+        loss.backward()
+        opt.step()
+        return {"loss": loss.item()}
+
+    def discriminator_step(self, x: torch.Tensor, y: torch.Tensor, fake: torch.Tensor) -> float:
+        """LSGAN discriminator step: real pairs -> 1, generated pairs (detached) -> 0."""
+        opt = self.opts["discriminator"]
+        opt.zero_grad(set_to_none=True)
+        pred_real, pred_fake = self.disc(x, y), self.disc(x, fake)
+        loss = 0.5 * (F.mse_loss(pred_real, torch.ones_like(pred_real))
+                      + F.mse_loss(pred_fake, torch.zeros_like(pred_fake)))
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    def generator_step(self, x: torch.Tensor, y: torch.Tensor, raw: torch.Tensor, fake: torch.Tensor
+                       ) -> dict[str, float]:
+        """Generator step: fool the just-updated discriminator and stay close (L1) to the clean face."""
+        opt = self.opts["generator"]
+        opt.zero_grad(set_to_none=True)
+        self.disc.requires_grad_(False)  # its gradients would be thrown away (official pix2pix does the same)
         pred = self.disc(x, fake)
         adv = F.mse_loss(pred, torch.ones_like(pred))
         l1 = F.l1_loss(raw, y)
-        loss_g = adv + self.config.l1_weight * l1
-        loss_g.backward()
-        opt_g.step()
-        return {"loss": loss_g.item(), "l1": l1.item(), "adv": adv.item(), "loss_d": loss_d.item()}
+        loss = adv + self.config.l1_weight * l1
+        loss.backward()
+        opt.step()
+        self.disc.requires_grad_(True)
+        return {"loss": loss.item(), "l1": l1.item(), "adv": adv.item()}
+
+
+# ----------------------------------------------------------------------------- one run's bookkeeping
+@dataclass
+class RunState:
+    """Where a run stands after its last finished epoch (saved in the resume state)."""
+
+    epoch: int = 0
+    history: list[dict] = field(default_factory=list)
+    best_mae: float = math.inf
+    best_epoch: int = 0
+    bad_epochs: int = 0
+    wall: float = 0.0
+    loss_reference: dict[str, float] = field(default_factory=dict)
+    best_weights: dict[str, torch.Tensor] | None = None
+    stopped: str | None = None
+
+    def to_info(self) -> dict:
+        return {"epoch": self.epoch, "history": self.history, "best_val_mae": self.best_mae,
+                "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs, "wall_time_s": self.wall,
+                "loss_reference": self.loss_reference, "stopped": self.stopped}
+
+    @classmethod
+    def from_info(cls, info: dict, best_weights: dict[str, torch.Tensor] | None) -> RunState:
+        reference = info.get("loss_reference") or {}
+        if not isinstance(reference, dict):  # states written before every loss term was watched
+            reference = {"loss": reference}
+        return cls(info["epoch"], info["history"], info["best_val_mae"], info["best_epoch"], info["bad_epochs"],
+                   info["wall_time_s"], reference, best_weights or None, info.get("stopped"))
+
+
+class _Diverged(Exception):
+    """Raised inside an epoch; :func:`_fit` turns it into a :class:`TrainingError` saying what was kept."""
+
+
+def _check_losses(losses: dict[str, float], run: RunState, config: TrainConfig, epoch: int, batch: int) -> None:
+    """Every loss term finite and within ``explode_factor`` x its value on the run's first batch."""
+    for term, value in losses.items():
+        reference = run.loss_reference.setdefault(term, value)
+        if not math.isfinite(value):
+            raise _Diverged(f"training loss {_term(term)}is not finite at epoch {epoch}, batch {batch}")
+        if reference and abs(value) > config.explode_factor * abs(reference):
+            raise _Diverged(f"training loss {_term(term)}exploded ({value:.4g} > {config.explode_factor:g} x "
+                            f"first-batch {reference:.4g}) at epoch {epoch}, batch {batch}")
+
+
+def _term(term: str) -> str:
+    return "" if term == "loss" else f"term {term!r} "
+
+
+def _check_validation(val_mae: float, data: TrainingData, config: TrainConfig, epoch: int) -> None:
+    limit = data.divergence_limit(config)
+    if not math.isfinite(val_mae) or val_mae > limit:
+        raise _Diverged(f"validation MAE {val_mae:.4g} at epoch {epoch} is worse than {config.diverge_factor:g} x "
+                        f"the worse of the noisy input ({data.noisy_mae:.4g}) and a flat grey image "
+                        f"({data.flat_mae:.4g})")
+
+
+# ----------------------------------------------------------------------------- the loop
+def _batches(n: int, batch_size: int) -> int:
+    # a last batch of one face would break BatchNorm in training mode: fold it into the previous one
+    return max(1, n // batch_size) if n % batch_size == 1 or n < batch_size else math.ceil(n / batch_size)
+
+
+def _train_epoch(trainer: Trainer, data: TrainingData, epoch: int, run: RunState,
+                 progress: Callable[[dict], None] | None) -> dict[str, float]:
+    """One pass over reshuffled training faces with fresh seeded noise; the epoch's mean of each loss term."""
+    config, name = trainer.config, f"{trainer.arch}-{trainer.spec.kind}"
+    n, bs = len(data.train), config.batch_size
+    batches = _batches(n, bs)
+    torch.manual_seed(int(_rng(config.seed, _TORCH_STREAM, epoch).integers(2 ** 62)))
+    order = _rng(config.seed, _SHUFFLE_STREAM, epoch).permutation(n)
+    sums: dict[str, float] = {}
+    for b in range(batches):
+        idx = order[b * bs:(b + 1) * bs] if b < batches - 1 else order[b * bs:]
+        clean = data.train[idx]
+        noisy = _noisy(trainer.spec, clean, _rng(config.seed, _NOISE_STREAM, epoch, b))
+        losses = trainer.step(_to_tensor(noisy, trainer.device), _to_tensor(clean, trainer.device))
+        _check_losses(losses, run, config, epoch, b + 1)
+        for k, v in losses.items():
+            sums[k] = sums.get(k, 0.0) + v * len(idx)
+        if progress:
+            progress({"event": "batch", "name": name, "epoch": epoch, "batch": b + 1, "batches": batches,
+                      "images": len(idx), **losses})
+    return {k: v / n for k, v in sums.items()}
+
+
+def _record_epoch(trainer: Trainer, run: RunState, record: dict, seconds: float) -> None:
+    """Append the epoch to the history; keep it if it improves; shrink the rate or stop on a plateau."""
+    config, name = trainer.config, f"{trainer.arch}-{trainer.spec.kind}"
+    run.history.append(record)
+    run.epoch, run.wall, run.stopped = record["epoch"], run.wall + seconds, None
+    if improves(record["val_mae"], run.best_mae, config.min_improvement):
+        run.best_mae, run.best_epoch, run.bad_epochs = record["val_mae"], record["epoch"], 0
+        run.best_weights = {k: v.detach().clone().cpu() for k, v in trainer.gen.state_dict().items()}
+    else:
+        run.bad_epochs += 1
+        if run.bad_epochs % config.lr_patience == 0 and run.bad_epochs < config.patience:
+            lr = trainer.scale_lr(config.lr_factor)
+            log.info("%s: no improvement for %d epochs; learning rate now %.3g", name, run.bad_epochs, lr)
+    log.info("%s epoch %d: loss %.5f, val MAE %.5f, val PSNR %.2f dB, %.1f s%s", name, record["epoch"],
+             record["train_loss"], record["val_mae"], record["val_psnr"], record["seconds"],
+             " (kept)" if run.best_epoch == record["epoch"] else "")
+    if run.bad_epochs >= config.patience:
+        run.stopped = "early_stopping"
+    elif run.epoch == config.max_epochs:
+        run.stopped = "max_epochs"
+
+
+def _fit(trainer: Trainer, data: TrainingData, run: RunState, out: _Output,
+         progress: Callable[[dict], None] | None) -> TrainResult:
+    """Train epoch after epoch until early stopping or ``max_epochs``, saving after every epoch."""
+    config = trainer.config
+    epoch = run.epoch
+    if run.epoch >= config.max_epochs:
+        log.info("%s: already at epoch %d of %d", out.name, run.epoch, config.max_epochs)
+    try:
+        for epoch in range(run.epoch + 1, config.max_epochs + 1):
+            t0 = time.perf_counter()
+            means = _train_epoch(trainer, data, epoch, run, progress)
+            val_mae, val_psnr = evaluate(trainer.gen, data.val_noisy, data.val_clean, trainer.device)
+            _check_validation(val_mae, data, config, epoch)
+            seconds = time.perf_counter() - t0
+            record = {"epoch": epoch, "train_loss": means.pop("loss"), **{f"train_{k}": v for k, v in means.items()},
+                      "val_mae": val_mae, "val_psnr": val_psnr, "seconds": round(seconds, 3),
+                      "images_per_s": round(len(data.train) / seconds, 1), "lr": trainer.lr()}
+            _record_epoch(trainer, run, record, seconds)
+            out.save(trainer, run)
+            if progress:
+                progress({"event": "epoch", "name": out.name, **record, "best_epoch": run.best_epoch})
+            if run.stopped == "early_stopping":
+                log.info("%s: no val MAE improvement for %d epochs; stopping", out.name, run.bad_epochs)
+                break
+    except _Diverged as exc:
+        raise TrainingError(f"{out.name}: {exc}; stopped. {out.kept_after_divergence(run)} Try a lower --lr.") from None
+    except KeyboardInterrupt:
+        log.warning("%s interrupted during epoch %d; %s holds the last epoch saved before it (continue with resume)",
+                    out.name, epoch, out.resume_dir)
+        raise
+    return TrainResult(out.weights, run.best_epoch, len(run.history), run.stopped or "max_epochs", run.history)
+
+
+# ----------------------------------------------------------------------------- what a run writes
+class _Output:
+    """A run's checkpoint and resume state: names, the card's fixed fields, and the writes after each epoch."""
+
+    def __init__(self, out_dir: str | Path, arch: str, noise_spec: Any):
+        self.out_dir, self.arch, self.kind = Path(out_dir), arch, noise_spec.kind
+        self.name = f"{arch}-{self.kind}"
+        self.weights = ckpt.checkpoint_stem(self.out_dir, arch, self.kind).with_suffix(".safetensors")
+        self.resume_dir = self.out_dir / "resume" / self.name
+        self.card: dict = {}
+        self.state_info: dict = {}
+
+    def describe(self, trainer: Trainer, noise_spec: Any, data: TrainingData) -> None:
+        """Fill the fields every card and resume state of this run share."""
+        config, device = trainer.config, trainer.device
+        self.card = {"noise": json.loads(noise_spec.to_json()), "noise_json": noise_spec.to_json(),
+                     "noise_label": getattr(noise_spec, "label", self.kind), "config": asdict(config),
+                     "data": data.summary, "selection": selection_rule(config.min_improvement),
+                     "val_noisy_input": {"mae": data.noisy_mae, "psnr": data.noisy_psnr},
+                     "device": str(device), "device_name": device_name(device)}
+        if trainer.disc is not None:
+            self.card["discriminator"] = {"model_class": "patchgan", "model_kwargs": trainer.disc.config(),
+                                          "shipped": False}
+        self.state_info = {"arch": self.arch, "noise": noise_spec.to_json(), "config": asdict(config),
+                           "data_fingerprint": data.summary["fingerprint_sha256"]}
+
+    def save(self, trainer: Trainer, run: RunState) -> None:
+        """Write the kept epoch's checkpoint, then the resume state (each a unit a kill cannot split)."""
+        shipped = ckpt.build_model(ckpt.model_class_name(trainer.gen), trainer.gen.config())
+        shipped.load_state_dict(run.best_weights)
+        best_psnr = next((h["val_psnr"] for h in run.history if h["epoch"] == run.best_epoch), None)
+        meta = dict(self.card, history=run.history, best_epoch=run.best_epoch, best_val_mae=run.best_mae,
+                    best_val_psnr=best_psnr, epochs_run=len(run.history), wall_time_s=round(run.wall, 3),
+                    stopped=run.stopped)
+        ckpt.save(shipped, self.out_dir, self.arch, self.kind, meta, weights_dtype=trainer.config.weights_dtype)
+        # the kept weights (float32) ride along so a resumed run can still ship them exactly
+        extra = {f"best.{k}": v for k, v in (run.best_weights or {}).items()}
+        ckpt.save_state(self.resume_dir, trainer.modules, trainer.opts, {**self.state_info, **run.to_info()}, extra)
+
+    def kept_after_divergence(self, run: RunState) -> str:
+        """What a diverged run leaves behind, in words (nothing is written after the divergence)."""
+        if not run.history:
+            return "No healthy epoch finished, so this run wrote no checkpoint."
+        return (f"Nothing more was written: {self.weights} keeps epoch {run.best_epoch} (marked unfinished), "
+                f"and the resume state in {self.resume_dir} holds epoch {run.epoch}.")
+
+
+# ----------------------------------------------------------------------------- starting and resuming
+def _load_resume(out: _Output, arch: str, noise_spec: Any, config: TrainConfig
+                 ) -> tuple[TrainConfig, dict, dict[str, torch.Tensor]]:
+    """The saved run's config (with this call's stopping rules), bookkeeping and tensors."""
+    if not ckpt.has_state(out.resume_dir):
+        raise TrainingSetupError(f"nothing to resume for {out.name}: no {out.resume_dir / ckpt.STATE_FILE}")
+    info, tensors = ckpt.load_state(out.resume_dir)
+    if info.get("arch") != arch or info.get("noise") != noise_spec.to_json():
+        raise TrainingSetupError(f"{out.resume_dir} holds a {info.get('arch')} run for noise "
+                                 f"{info.get('noise')}, not {arch} for {noise_spec.to_json()}")
+    saved = TrainConfig.from_dict(info["config"])
+    # only the stopping rules may change on resume; everything else must match the first run
+    for key in ("max_epochs", "patience", "min_improvement", "lr_patience", "lr_factor"):
+        setattr(saved, key, getattr(config, key))
+    return saved, info, tensors
+
+
+def _restore(trainer: Trainer, out: _Output, info: dict, tensors: dict[str, torch.Tensor]) -> RunState:
+    for name, module in trainer.modules.items():
+        ckpt.load_state_dict_strict(module, ckpt.module_tensors(tensors, name), f"{out.resume_dir} ({name})")
+    for name, opt in trainer.opts.items():
+        ckpt.restore_optimizer(opt, tensors, info["optimizers"][name], f"opt_{name}")
+    run = RunState.from_info(info, ckpt.module_tensors(tensors, "best"))
+    if run.stopped != "early_stopping":
+        run.stopped = None  # a run that reached max_epochs may go on under a larger max_epochs
+    log.info("resuming %s after epoch %d (kept epoch %d)", out.name, run.epoch, run.best_epoch)
+    return run
+
+
+def existing_checkpoint(out_dir: str | Path, arch: str, noise_kind: str) -> str | None:
+    """Describe the checkpoint already at ``<out_dir>/<arch>-<noise_kind>`` (None when there is none)."""
+    stem = ckpt.checkpoint_stem(out_dir, arch, noise_kind)
+    if not (stem.with_suffix(".safetensors").exists() or stem.with_suffix(".json").exists()):
+        return None
+    try:
+        card = ckpt.read_json(stem.with_suffix(".json"))
+        state = f"finished ({card['stopped']})" if card.get("stopped") else "unfinished"
+        return f"{stem}.safetensors ({state}, kept epoch {card.get('best_epoch', '?')})"
+    except ckpt.CheckpointError:
+        return f"{stem}.safetensors"
+
+
+def _refuse_overwrite(out: _Output, overwrite: bool) -> None:
+    found = existing_checkpoint(out.out_dir, out.arch, out.kind)
+    if found and not overwrite:
+        raise TrainingSetupError(f"{found} already exists; replace it with --force (overwrite=True), "
+                                 "or write elsewhere with --out")
 
 
 def train(arch: str, noise_spec: Any, faces: Any, config: TrainConfig | None = None,
           device: str | torch.device | None = None, progress: Callable[[dict], None] | None = None,
-          resume: bool = False, out_dir: str | Path = "checkpoints", data_summary: dict | None = None) -> TrainResult:
+          resume: bool = False, out_dir: str | Path | None = None, data_summary: dict | None = None,
+          overwrite: bool = False) -> TrainResult:
     """Train one denoiser for one noise kind and write its checkpoint.
 
     Parameters
@@ -307,10 +663,13 @@ def train(arch: str, noise_spec: Any, faces: Any, config: TrainConfig | None = N
         "batch", "batches", "loss", ...}`` and ``{"event": "epoch", **history_record}``.
     resume : bool
         Continue from ``<out_dir>/resume/<arch>-<kind>/`` (weights, optimizer, history, counters).
-    out_dir : str or Path
-        Checkpoint folder.
+    out_dir : str or Path, optional
+        Checkpoint folder (default: a fresh ``runs/<arch>-<kind>-<UTC time>`` folder).
     data_summary : dict, optional
         Extra data description stored in the JSON (e.g. the prepared cache folder and its fingerprint).
+    overwrite : bool
+        Allow a fresh run to replace a checkpoint already in ``out_dir`` (a resumed run may always
+        replace its own).
 
     Returns
     -------
@@ -318,164 +677,213 @@ def train(arch: str, noise_spec: Any, faces: Any, config: TrainConfig | None = N
 
     Raises
     ------
+    TrainingSetupError
+        Bad settings or data, a checkpoint already there (without ``overwrite``), the name locked
+        by another run, or a resume state for another run.
     TrainingError
-        No usable data, a resume state for another run, or a NaN/inf/exploding loss (the best
-        weights so far stay in the checkpoint, the last good epoch in the resume folder).
+        A NaN/inf/exploding loss or a useless validation MAE: nothing is written after it (the
+        message says what the folder holds).
     KeyboardInterrupt
         Re-raised after logging; the resume folder holds the last finished epoch.
     """
     config = config or TrainConfig()
-    if arch not in ARCHS:
-        raise TrainingSetupError(f"unknown arch {arch!r} (choose from {', '.join(ARCHS)})")
-    if config.weights_dtype not in ckpt.DTYPES:
-        raise TrainingSetupError(f"weights_dtype must be float16 or float32, got {config.weights_dtype!r}")
-    out_dir = Path(out_dir)
-    kind = noise_spec.kind
-    name = f"{arch}-{kind}"
-    resume_dir = out_dir / "resume" / name
-    state_info, state_tensors = None, None
-    if resume:
-        if not (resume_dir / "state.json").is_file():
-            raise TrainingSetupError(f"nothing to resume for {name}: no {resume_dir / 'state.json'}")
-        state_info, state_tensors = ckpt.load_state(resume_dir)
-        if state_info.get("arch") != arch or state_info.get("noise") != noise_spec.to_json():
-            raise TrainingSetupError(f"{resume_dir} holds a {state_info.get('arch')} run for noise "
-                                f"{state_info.get('noise')}, not {arch} for {noise_spec.to_json()}")
-        saved = TrainConfig.from_dict(state_info["config"])
-        # only the stopping rules may change on resume; everything else must match the first run
-        for key in ("max_epochs", "patience", "min_improvement", "lr_patience", "lr_factor"):
-            setattr(saved, key, getattr(config, key))
-        config = saved
-
-    if device is None or str(device) == "auto" or torch.device(device).type == "cpu":
-        torch.set_num_threads(config.num_threads or os.cpu_count() or 1)
-    device = pick_device(device)
-    train_images, val_images, summary = _split(faces, config)
-    summary.update(data_summary or {})
-    if state_info is not None and state_info.get("data_fingerprint") != summary["fingerprint_sha256"]:
-        raise TrainingSetupError(f"{resume_dir} was trained on other faces (data fingerprint differs); "
-                            "resume with the same --data and --limit")
-    image_size = train_images.shape[1]
-    trainer = Trainer(arch, noise_spec, config, image_size, device)
-    val_noisy = _noisy(noise_spec, val_images, _rng(config.seed, _VAL_STREAM))
-    noisy_mae, noisy_psnr = _input_scores(val_noisy, val_images)
-
-    history: list[dict] = []
-    start_epoch, best_mae, best_epoch, bad_epochs, wall, loss_ref = 0, math.inf, 0, 0, 0.0, None
-    best_state: dict[str, torch.Tensor] | None = None
-    if state_info is not None:
-        for mname, module in trainer.modules.items():
-            ckpt.load_state_dict_strict(module, ckpt.module_tensors(state_tensors, mname), f"{resume_dir} ({mname})")
-        for oname, opt in trainer.opts.items():
-            ckpt.restore_optimizer(opt, state_tensors, state_info["optimizers"][oname], f"opt_{oname}")
-        best_state = ckpt.module_tensors(state_tensors, "best") or None
-        history, start_epoch = state_info["history"], state_info["epoch"]
-        best_mae, best_epoch = state_info["best_val_mae"], state_info["best_epoch"]
-        bad_epochs, wall, loss_ref = state_info["bad_epochs"], state_info["wall_time_s"], state_info["loss_reference"]
-        log.info("resuming %s after epoch %d (best epoch %d)", name, start_epoch, best_epoch)
-        if state_info.get("stopped") == "early_stopping":
-            log.info("%s had already stopped early at epoch %d; nothing to do", name, start_epoch)
-            return TrainResult(ckpt.checkpoint_stem(out_dir, arch, kind).with_suffix(".safetensors"),
-                               best_epoch, start_epoch, "early_stopping", history)
-
-    n = len(train_images)
-    bs = config.batch_size
-    # a last batch of one face would break BatchNorm in training mode: fold it into the previous one
-    batches = max(1, n // bs) if n % bs == 1 or n < bs else math.ceil(n / bs)
-    base_meta = {"noise": json.loads(noise_spec.to_json()), "noise_json": noise_spec.to_json(),
-                 "noise_label": getattr(noise_spec, "label", kind), "config": asdict(config),
-                 "data": summary, "selection": "lowest validation MAE",
-                 "val_noisy_input": {"mae": noisy_mae, "psnr": noisy_psnr},
-                 "device": str(device), "device_name": torch.cuda.get_device_name(device) if device.type == "cuda"
-                 else f"CPU ({os.cpu_count()} cores, {torch.get_num_threads()} threads)"}
-    if trainer.disc is not None:
-        base_meta["discriminator"] = {"model_class": "patchgan", "model_kwargs": trainer.disc.config(),
-                                      "shipped": False}
-    if progress:
-        progress({"event": "start", "name": name, "start_epoch": start_epoch, "max_epochs": config.max_epochs,
-                  "batches": batches, "device": str(device)})
-
-    def write_checkpoint(stopped: str | None) -> Path:
-        shipped = ckpt.build_model(ckpt.model_class_name(trainer.gen), trainer.gen.config())
-        shipped.load_state_dict(best_state)
-        meta = dict(base_meta, history=history, best_epoch=best_epoch, best_val_mae=best_mae,
-                    best_val_psnr=next((h["val_psnr"] for h in history if h["epoch"] == best_epoch), None),
-                    epochs_run=len(history), wall_time_s=round(wall, 3), stopped=stopped)
-        return ckpt.save(shipped, out_dir, arch, kind, meta, weights_dtype=config.weights_dtype)
-
-    def write_state(epoch: int, stopped: str | None) -> None:
-        info = {"arch": arch, "noise": noise_spec.to_json(), "config": asdict(config), "epoch": epoch,
-                "history": history, "best_val_mae": best_mae, "best_epoch": best_epoch, "bad_epochs": bad_epochs,
-                "wall_time_s": wall, "loss_reference": loss_ref, "stopped": stopped,
-                "data_fingerprint": summary["fingerprint_sha256"]}
-        # best weights (float32) ride along so a resumed run can still ship them exactly
-        extra = {f"best.{k}": v for k, v in (best_state or {}).items()}
-        ckpt.save_state(resume_dir, trainer.modules, trainer.opts, info, extra)
-
-    stopped = "max_epochs"
-    epoch = start_epoch
+    check_config(arch, config)
+    out = _Output(default_run_dir(f"{arch}-{noise_spec.kind}") if out_dir is None else out_dir, arch, noise_spec)
     try:
-        for epoch in range(start_epoch + 1, config.max_epochs + 1):
+        with ckpt.writer_lock(out.out_dir, arch, out.kind):
+            return _train_locked(out, noise_spec, faces, config, device, progress, resume, data_summary, overwrite)
+    except ckpt.CheckpointLocked as exc:
+        raise TrainingSetupError(str(exc)) from None
+
+
+def _train_locked(out: _Output, noise_spec: Any, faces: Any, config: TrainConfig, device: Any,
+                  progress: Callable[[dict], None] | None, resume: bool, data_summary: dict | None,
+                  overwrite: bool) -> TrainResult:
+    """:func:`train` once the checkpoint name is locked: set up or restore, then fit."""
+    saved = _load_resume(out, out.arch, noise_spec, config) if resume else None
+    if saved is None:
+        _refuse_overwrite(out, overwrite)
+    else:
+        config = saved[0]
+    device = _setup_device(device, config)
+    data = prepare_data(faces, noise_spec, config, data_summary)
+    if saved is not None and saved[1].get("data_fingerprint") != data.summary["fingerprint_sha256"]:
+        raise TrainingSetupError(f"{out.resume_dir} was trained on other faces (data fingerprint differs); "
+                                 "resume with the same --data and --limit")
+    trainer = Trainer(out.arch, noise_spec, config, data.train.shape[1], device)
+    out.describe(trainer, noise_spec, data)
+    run = _restore(trainer, out, saved[1], saved[2]) if saved is not None else RunState()
+    if run.stopped == "early_stopping":
+        log.info("%s had already stopped early at epoch %d; nothing to do", out.name, run.epoch)
+        return TrainResult(out.weights, run.best_epoch, run.epoch, "early_stopping", run.history)
+    if progress:
+        progress({"event": "start", "name": out.name, "start_epoch": run.epoch, "max_epochs": config.max_epochs,
+                  "batches": _batches(len(data.train), config.batch_size), "device": str(device)})
+    return _fit(trainer, data, run, out, progress)
+
+
+# ----------------------------------------------------------------------------- several runs (the CLI's call)
+RUNS_ROOT = Path("runs")
+
+
+def run_label(archs: tuple[str, ...] | list[str], kinds: tuple[str, ...] | list[str]) -> str:
+    """``<arch>-<noise>`` part of a run folder's name ("all" for every recipe or every noise kind)."""
+    from denoising.catalogue import NOISE_KINDS
+
+    arch = "all" if set(archs) == set(ARCHS) else "+".join(archs)
+    kind = "all" if set(kinds) == set(NOISE_KINDS) else "+".join(kinds)
+    return f"{arch}-{kind}"
+
+
+def default_run_dir(label: str, root: str | Path = RUNS_ROOT, now: float | None = None) -> Path:
+    """A fresh run folder ``<root>/<label>-<UTC time>`` (e.g. ``runs/unet_l1-gaussian-20261125T111300Z``)."""
+    return Path(root) / f"{label}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(now))}"
+
+
+def latest_run_dir(label: str, root: str | Path = RUNS_ROOT) -> Path | None:
+    """The newest ``<root>/<label>-<time>`` folder that holds a resume state (None when there is none)."""
+    found = sorted(p for p in Path(root).glob(f"{label}-*") if any(p.glob(f"resume/*/{ckpt.STATE_FILE}")))
+    return found[-1] if found else None
+
+
+def load_training_faces(data: str | Path, image_size: int = 28) -> tuple[Any, dict]:
+    """Faces to train on and a summary for the cards: a prepared cache folder, or ``"lfw"`` (smoke runs).
+
+    ``"lfw"`` is scikit-image's 100 LFW faces, the first 80 for training and the last 20 for validation.
+
+    Raises
+    ------
+    TrainingSetupError
+        No such folder, or not a usable prepared cache.
+    """
+    if str(data) == "lfw":
+        from denoising.faces import load_lfw_faces
+
+        images = load_lfw_faces(image_size).images
+        return (images[:80], images[80:]), {"data": "lfw (scikit-image lfw_subset, smoke run)"}
+    from denoising.faces import FaceDataError, load_prepared
+
+    path = Path(data)
+    if not path.is_dir():
+        raise TrainingSetupError(f"--data {data}: no such folder (make one with scripts/prepare_data.py, "
+                                 "or use --data lfw)")
+    try:
+        faces = load_prepared(path)
+    except (FaceDataError, OSError, ValueError) as exc:
+        raise TrainingSetupError(f"--data {data}: {exc}") from None
+    summary: dict = {"data": str(path)}
+    meta = path / "meta.json"
+    if meta.is_file() and meta.stat().st_size < 20_000:
+        with contextlib.suppress(json.JSONDecodeError):
+            summary["cache_meta"] = json.loads(meta.read_text())
+    return faces, summary
+
+
+@dataclass
+class TrainPlan:
+    """What :func:`train_models` trains: recipes x noise kinds, where, and how."""
+
+    archs: tuple[str, ...]
+    kinds: tuple[str, ...]
+    data: str | Path
+    config: TrainConfig = field(default_factory=TrainConfig)
+    preset: str = DEFAULT_PRESET
+    out_dir: Path | None = None
+    resume: bool = False
+    overwrite: bool = False
+    device: str = "auto"
+    runs_root: Path = RUNS_ROOT
+
+
+@dataclass
+class TrainOutcome:
+    """One model of a plan: its result, or the reason it diverged."""
+
+    name: str
+    result: TrainResult | None
+    error: str | None
+    minutes: float
+
+
+def resolve_out_dir(plan: TrainPlan) -> Path:
+    """``plan.out_dir``, else a fresh run folder; with ``resume``, the newest run folder of the same label."""
+    if plan.out_dir is not None:
+        return Path(plan.out_dir)
+    label = run_label(plan.archs, plan.kinds)
+    latest = latest_run_dir(label, plan.runs_root) if plan.resume else None
+    return latest or default_run_dir(label, plan.runs_root)
+
+
+def check_plan(plan: TrainPlan, out_dir: Path) -> None:
+    """Refuse, before anything trains, names another run is writing and checkpoints a fresh run would replace."""
+    from denoising.noise import PRESETS
+
+    if plan.preset not in PRESETS:
+        raise TrainingSetupError(f"unknown noise preset {plan.preset!r} (choose from {', '.join(sorted(PRESETS))})")
+    for arch in plan.archs:
+        check_config(arch, plan.config)
+    taken = []
+    for arch in plan.archs:
+        for kind in plan.kinds:
+            try:
+                with ckpt.writer_lock(out_dir, arch, kind):
+                    pass
+            except ckpt.CheckpointLocked as exc:
+                raise TrainingSetupError(str(exc)) from None
+            resuming = plan.resume and ckpt.has_state(out_dir / "resume" / f"{arch}-{kind}")
+            found = None if resuming else existing_checkpoint(out_dir, arch, kind)
+            if found:
+                taken.append(found)
+    if taken and not plan.overwrite:
+        raise TrainingSetupError(f"{'; '.join(taken)} already exist{'s' if len(taken) == 1 else ''}: "
+                                 "replace with --force, or write elsewhere with --out")
+
+
+def train_models(plan: TrainPlan, progress: Callable[[dict], None] | None = None) -> list[TrainOutcome]:
+    """Train every (recipe, noise kind) of ``plan`` in turn; the scripts' one call.
+
+    Everything a user can get wrong is checked before the first model trains (:func:`check_plan`).
+    A model that diverges is reported in its outcome and the others still train. Besides
+    :func:`train`'s events, ``progress`` gets ``{"event": "plan", "out_dir", "models", "device",
+    "device_name"}`` first and ``{"event": "fresh", "name", "reason"}`` when ``resume`` finds no state.
+
+    Raises
+    ------
+    TrainingSetupError, denoising.models.checkpoint.CheckpointError
+        Unusable settings, data, output folder or resume state: nothing (more) is trained.
+    KeyboardInterrupt
+        After the interrupted model's last finished epoch was saved.
+    """
+    from denoising.noise import PRESETS
+
+    out_dir = resolve_out_dir(plan)
+    check_plan(plan, out_dir)
+    faces, summary = load_training_faces(plan.data)
+    device = _setup_device(plan.device, plan.config)
+    if progress:
+        progress({"event": "plan", "out_dir": str(out_dir), "models": len(plan.archs) * len(plan.kinds),
+                  "device": str(device), "device_name": device_name(device)})
+    outcomes = []
+    for arch in plan.archs:
+        for kind in plan.kinds:
+            resume = plan.resume and ckpt.has_state(out_dir / "resume" / f"{arch}-{kind}")
+            if plan.resume and not resume and progress:
+                progress({"event": "fresh", "name": f"{arch}-{kind}",
+                          "reason": f"no resume state in {out_dir / 'resume'}; training from scratch"})
             t0 = time.perf_counter()
-            torch.manual_seed(int(_rng(config.seed, _TORCH_STREAM, epoch).integers(2 ** 62)))
-            order = _rng(config.seed, _SHUFFLE_STREAM, epoch).permutation(n)
-            sums: dict[str, float] = {}
-            for b in range(batches):
-                idx = order[b * bs:(b + 1) * bs] if b < batches - 1 else order[b * bs:]
-                clean = train_images[idx]
-                noisy = _noisy(noise_spec, clean, _rng(config.seed, _NOISE_STREAM, epoch, b))
-                losses = trainer.step(_to_tensor(noisy, device), _to_tensor(clean, device))
-                loss = losses["loss"]
-                if loss_ref is None and b == 0:
-                    loss_ref = loss
-                if not math.isfinite(loss) or (loss_ref and loss > config.explode_factor * loss_ref):
-                    what = "is not finite" if not math.isfinite(loss) else \
-                        f"exploded ({loss:.4g} > {config.explode_factor:g} x initial {loss_ref:.4g})"
-                    raise TrainingError(f"{name}: training loss {what} at epoch {epoch}, batch {b + 1}; stopped. "
-                                        f"Best weights (epoch {best_epoch}) kept in {out_dir}, last good epoch "
-                                        f"({epoch - 1}) in {resume_dir}. Try a lower --lr.")
-                for k, v in losses.items():
-                    sums[k] = sums.get(k, 0.0) + v * len(idx)
-                if progress:
-                    progress({"event": "batch", "name": name, "epoch": epoch, "batch": b + 1, "batches": batches,
-                              "images": len(idx), **losses})
-            val_mae, val_psnr = evaluate(trainer.gen, val_noisy, val_images, device)
-            seconds = time.perf_counter() - t0
-            wall += seconds
-            record = {"epoch": epoch, "train_loss": sums.pop("loss") / n,
-                      **{f"train_{k}": v / n for k, v in sums.items()},
-                      "val_mae": val_mae, "val_psnr": val_psnr, "seconds": round(seconds, 3),
-                      "images_per_s": round(n / seconds, 1), "lr": trainer.lr()}
-            history.append(record)
-            if not math.isfinite(best_mae) or val_mae < best_mae * (1.0 - config.min_improvement):
-                best_mae, best_epoch, bad_epochs = val_mae, epoch, 0
-                best_state = {k: v.detach().clone().cpu() for k, v in trainer.gen.state_dict().items()}
-            else:
-                bad_epochs += 1
-                if bad_epochs % config.lr_patience == 0 and bad_epochs < config.patience:
-                    lr = trainer.scale_lr(config.lr_factor)
-                    log.info("%s: no improvement for %d epochs; learning rate now %.3g", name, bad_epochs, lr)
-            log.info("%s epoch %d: loss %.5f, val MAE %.5f, val PSNR %.2f dB, %.1f s%s", name, epoch,
-                     record["train_loss"], val_mae, val_psnr, seconds, " (best)" if best_epoch == epoch else "")
-            if bad_epochs >= config.patience:
-                stopped = "early_stopping"
-            done = stopped == "early_stopping" or epoch == config.max_epochs
-            write_checkpoint(stopped if done else None)
-            write_state(epoch, stopped if done else None)
-            if progress:
-                progress({"event": "epoch", "name": name, **record, "best_epoch": best_epoch})
-            if stopped == "early_stopping":
-                log.info("%s: no val MAE improvement for %d epochs; stopping", name, bad_epochs)
-                break
-    except TrainingError:
-        if best_state is not None:
-            write_checkpoint("diverged")
-        raise
-    except KeyboardInterrupt:
-        log.warning("%s interrupted during epoch %d; epoch %d is saved in %s (continue with resume)",
-                    name, epoch, epoch - 1, resume_dir)
-        raise
-    path = ckpt.checkpoint_stem(out_dir, arch, kind).with_suffix(".safetensors")
-    if best_state is None:  # resumed at/after max_epochs: nothing new to do
-        log.info("%s: already at epoch %d of %d", name, start_epoch, config.max_epochs)
-    return TrainResult(path, best_epoch, len(history), stopped, history)
+            try:
+                result = train(arch, PRESETS[plan.preset][kind], faces, plan.config, device=device,
+                               progress=progress, resume=resume, out_dir=out_dir, data_summary=summary,
+                               overwrite=plan.overwrite)
+                outcomes.append(TrainOutcome(f"{arch}-{kind}", result, None, (time.perf_counter() - t0) / 60))
+            except TrainingSetupError:
+                raise
+            except TrainingError as exc:  # diverged: nothing written after it; go on with the other models
+                outcomes.append(TrainOutcome(f"{arch}-{kind}", None, str(exc), (time.perf_counter() - t0) / 60))
+    return outcomes
+
+
+__all__ = ["TrainConfig", "TrainResult", "TrainingError", "TrainingSetupError", "Trainer", "TrainPlan",
+           "TrainOutcome", "OPTIM_DEFAULTS", "train", "train_models", "evaluate", "build_models", "check_config",
+           "improves", "select_epoch", "selection_rule", "pick_device", "prepare_data", "load_training_faces",
+           "default_run_dir", "latest_run_dir", "resolve_out_dir", "check_plan", "existing_checkpoint", "run_label"]

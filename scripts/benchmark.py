@@ -23,14 +23,17 @@ import os
 import platform
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from denoising.catalogue import ARCHS, DEFAULT_PRESET, NOISE_KINDS
+from denoising.cli import positive_int
+from denoising.registry import DEFAULT_CHECKPOINT_DIR
 
-from denoising.cli import positive_int  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+class BenchmarkSetupError(ValueError):
+    """A flag names something this machine does not have (device, data, method)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,10 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="faces for slow methods (BM3D) in (b); their time is scaled per face (default: 4)")
     parser.add_argument("--repeats", type=positive_int, default=15,
                         help="repeats for the single-face latency (c) (default: 15; slow methods: 3)")
-    parser.add_argument("--noise", default="gaussian",
-                        help="noise kind of the inputs, from the 'post' preset (default: gaussian)")
-    parser.add_argument("--checkpoints", type=Path, default=REPO / "checkpoints",
-                        help="checkpoint folder for the learned methods (default: checkpoints/)")
+    parser.add_argument("--noise", choices=NOISE_KINDS, default="gaussian",
+                        help=f"noise kind of the inputs, from the '{DEFAULT_PRESET}' preset (default: gaussian)")
+    parser.add_argument("--checkpoints", type=Path, default=DEFAULT_CHECKPOINT_DIR,
+                        help="checkpoint folder for the learned methods (default: the shipped checkpoints/)")
     parser.add_argument("--methods", default=None,
                         help="comma-separated methods for (b) and (c) (default: all in the registry)")
     parser.add_argument("--skip-train", action="store_true", help="leave out the training throughput (a)")
@@ -71,40 +74,75 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def _fresh_learned(size: int) -> dict:
-    """Registry-like entries for learned recipes without checkpoints: untrained models, same cost."""
-    import numpy as np
+def pick_device(choice: str):
+    """The torch device for (a); ``cuda`` without a GPU is a setup error."""
     import torch
 
-    from denoising.models import LEARNED
-    from denoising.registry import Method
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise BenchmarkSetupError("--device cuda, but torch sees no GPU")
+    return torch.device("cuda" if choice == "cuda" or (choice == "auto" and torch.cuda.is_available()) else "cpu")
+
+
+def noisy_test_faces(args):
+    """(noisy faces, their NoiseSpec, where they came from): the first ``--faces`` test faces by image id."""
+    from denoising.faces import FaceDataError, load_lfw_faces, load_prepared
+    from denoising.noise import PRESETS, noisy_copies
+
+    try:
+        faces = load_prepared(args.data).subset("test") if args.data else load_lfw_faces(args.size)
+    except FaceDataError as exc:
+        raise BenchmarkSetupError(str(exc)) from None
+    order = faces.table["image_id"].astype(str).argsort(kind="stable").to_numpy()
+    clean = faces.images[order][: args.faces]
+    ids = faces.table["image_id"].astype(str).to_numpy()[order][: args.faces]
+    spec = PRESETS[DEFAULT_PRESET][args.noise]
+    noisy, _ = noisy_copies(clean, ids, spec, base_seed=0)
+    source = f"prepared cache {args.data}" if args.data else "scikit-image LFW"
+    return noisy, spec, source
+
+
+def untrained_checkpoints(folder: Path, size: int, noise_kind: str) -> Path:
+    """Freshly initialised models of every recipe saved as checkpoints (same cost as trained ones)."""
+    from denoising.models.checkpoint import save
     from denoising.training import TrainConfig, build_models
 
-    methods = {}
-    for arch, (display, description) in LEARNED.items():
-        model = build_models(arch, size, TrainConfig())[0].eval()
+    for arch in ARCHS:
+        save(build_models(arch, size, TrainConfig())[0], folder, arch, noise_kind)
+    return folder
 
-        def denoise(images, kind, model=model):
-            with torch.inference_mode():
-                x = torch.from_numpy(np.ascontiguousarray(images, np.float32)).permute(0, 3, 1, 2)
-                return model(x).clamp(0, 1).permute(0, 2, 3, 1).numpy()
 
-        methods[arch] = Method(arch, display + " [untrained weights]", "learned", False, description, denoise)
-    return methods
+def select_methods(args, size: int, scratch: Path) -> tuple[dict, bool]:
+    """The registry's denoisers (``--methods`` picks some) and whether the learned ones are untrained stand-ins."""
+    from denoising.registry import build_registry
+
+    methods = build_registry(args.checkpoints)
+    untrained = not any(m.family == "learned" for m in methods.values())
+    if untrained:
+        methods = build_registry(untrained_checkpoints(scratch, size, args.noise))
+    if args.methods:
+        wanted = [m.strip() for m in args.methods.split(",") if m.strip()]
+        missing = [m for m in wanted if m not in methods]
+        if missing:
+            raise BenchmarkSetupError(f"unknown method(s) {', '.join(missing)}; available: {', '.join(methods)}")
+        methods = {n: m for n, m in methods.items() if n in wanted}
+    return methods, untrained
+
+
+def label(method, untrained: bool) -> str:
+    return method.display_name + (" [untrained weights]" if untrained and method.family == "learned" else "")
 
 
 def train_throughput(args, device) -> list[tuple[str, float, float]]:
-    """(arch, images/s, ms/step) per recipe, on random batches."""
+    """(arch, images/s, ms/step) per recipe, on random batches, with the real optimisation step."""
     import torch
 
-    from denoising import training
     from denoising.noise import PRESETS
+    from denoising.training import TrainConfig, Trainer
 
     rows = []
-    for arch in training.ARCHS:
-        config = training.TrainConfig(batch_size=args.batch_size)
-        # the real optimisation step (both networks and optimizers for pix2pix)
-        trainer = training.Trainer(arch, PRESETS["post"]["gaussian"], config, args.size, device)
+    for arch in ARCHS:
+        trainer = Trainer(arch, PRESETS[DEFAULT_PRESET]["gaussian"], TrainConfig(batch_size=args.batch_size),
+                          args.size, device)
         gen = torch.Generator().manual_seed(0)
         shape = (args.batch_size, 3, args.size, args.size)
         x = torch.rand(shape, generator=gen).to(device).contiguous(memory_format=torch.channels_last)
@@ -123,87 +161,74 @@ def train_throughput(args, device) -> list[tuple[str, float, float]]:
     return rows
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
-    import numpy as np
+def print_machine(device, noisy, spec, source: str) -> None:
     import torch
-
-    from denoising.faces import FaceDataError, load_lfw_faces, load_prepared
-    from denoising.noise import PRESETS, noisy_copies
-    from denoising.registry import build_registry
-
-    if args.noise not in PRESETS["post"]:
-        print(f"error: unknown noise kind {args.noise!r}; choose from {', '.join(PRESETS['post'])}", file=sys.stderr)
-        return 2
-    if args.device == "cuda" and not torch.cuda.is_available():
-        print("error: --device cuda, but torch sees no GPU", file=sys.stderr)
-        return 2
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
-                          ("cpu" if args.device == "auto" else args.device))
-    try:
-        faces = load_prepared(args.data).subset("test") if args.data else load_lfw_faces(args.size)
-    except FaceDataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    order = faces.table["image_id"].astype(str).argsort(kind="stable").to_numpy()
-    clean = faces.images[order][: args.faces]
-    ids = faces.table["image_id"].astype(str).to_numpy()[order][: args.faces]
-    noisy, _ = noisy_copies(clean, ids, PRESETS["post"][args.noise], base_seed=0)
-
-    methods = build_registry(args.checkpoints)
-    if not any(m.family == "learned" for m in methods.values()):
-        methods.update(_fresh_learned(int(clean.shape[1])))
-    if args.methods:
-        wanted = [m.strip() for m in args.methods.split(",") if m.strip()]
-        missing = [m for m in wanted if m not in methods]
-        if missing:
-            print(f"error: unknown method(s) {', '.join(missing)}; available: {', '.join(methods)}", file=sys.stderr)
-            return 2
-        methods = {n: m for n, m in methods.items() if n in wanted}
 
     device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({_cpu_model()})"
     print("## Machine\n")
     print(f"- CPU: {_cpu_model()}, {os.cpu_count()} logical cores; torch {torch.__version__} "
           f"({torch.get_num_threads()} intra-op threads); Python {platform.python_version()}; {platform.platform()}")
     print(f"- Training device: {device} ({device_name})")
-    print(f"- Faces: {'prepared cache ' + str(args.data) if args.data else 'scikit-image LFW'} at "
-          f"{clean.shape[1]}x{clean.shape[2]}, noise: {PRESETS['post'][args.noise].label}\n")
+    print(f"- Faces: {source} at {noisy.shape[1]}x{noisy.shape[2]}, noise: {spec.label}\n")
 
-    if not args.skip_train:
-        print(f"## (a) Training throughput on {device} (batch {args.batch_size}, {args.train_steps} timed steps)\n")
-        print("| recipe | images/s | ms/step |\n|---|---|---|")
-        for arch, rate, ms in train_throughput(args, device):
-            print(f"| {arch} | {rate:,.0f} | {ms:.1f} |")
-        print()
 
-    print(f"## (b) Evaluation wall time per method (one batch call, CPU; slow methods on {args.slow_faces} faces)\n")
-    print("| method | faces | wall s | ms/face |\n|---|---|---|---|")
-    for name, method in methods.items():
-        if not method.available(args.noise):
-            continue
-        n = min(args.slow_faces, len(noisy)) if method.slow else len(noisy)
-        method(noisy[:1], args.noise)  # warm-up: lazy model loading and imports are not the method's cost
-        start = time.perf_counter()
-        method(noisy[:n], args.noise)
-        wall = time.perf_counter() - start
-        print(f"| {method.display_name} | {n} | {wall:.3f} | {1000 * wall / n:.2f} |")
+def print_train_throughput(args, device) -> None:
+    print(f"## (a) Training throughput on {device} (batch {args.batch_size}, {args.train_steps} timed steps)\n")
+    print("| recipe | images/s | ms/step |\n|---|---|---|")
+    for arch, rate, ms in train_throughput(args, device):
+        print(f"| {arch} | {rate:,.0f} | {ms:.1f} |")
     print()
+
+
+def print_evaluation_wall_time(methods: dict, untrained: bool, noisy, spec, slow_faces: int) -> None:
+    print(f"## (b) Evaluation wall time per method (one batch call, CPU; slow methods on {slow_faces} faces)\n")
+    print("| method | faces | wall s | ms/face |\n|---|---|---|---|")
+    for denoiser in methods.values():
+        if not denoiser.available(spec.kind):
+            continue
+        n = min(slow_faces, len(noisy)) if denoiser.slow else len(noisy)
+        denoiser(noisy[:1], spec)  # warm-up: lazy model loading and imports are not the method's cost
+        start = time.perf_counter()
+        denoiser(noisy[:n], spec)
+        wall = time.perf_counter() - start
+        print(f"| {label(denoiser, untrained)} | {n} | {wall:.3f} | {1000 * wall / n:.2f} |")
+    print()
+
+
+def print_single_face_latency(methods: dict, untrained: bool, noisy, spec, repeats: int) -> None:
+    import numpy as np
 
     print("## (c) Single-face latency on the CPU (median of repeats)\n")
     print("| method | repeats | median ms | min ms |\n|---|---|---|---|")
     one = np.ascontiguousarray(noisy[:1])
-    for name, method in methods.items():
-        if not method.available(args.noise):
+    for denoiser in methods.values():
+        if not denoiser.available(spec.kind):
             continue
-        repeats = 3 if method.slow else args.repeats
         times = []
-        for _ in range(repeats):
+        for _ in range(3 if denoiser.slow else repeats):
             start = time.perf_counter()
-            method(one, args.noise)
+            denoiser(one, spec)
             times.append(time.perf_counter() - start)
-        print(f"| {method.display_name} | {repeats} | {1000 * statistics.median(times):.2f} | "
+        print(f"| {label(denoiser, untrained)} | {len(times)} | {1000 * statistics.median(times):.2f} | "
               f"{1000 * min(times):.2f} |")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    with tempfile.TemporaryDirectory(prefix="benchmark-") as scratch:
+        try:
+            device = pick_device(args.device)
+            noisy, spec, source = noisy_test_faces(args)
+            methods, untrained = select_methods(args, int(noisy.shape[1]), Path(scratch))
+        except BenchmarkSetupError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print_machine(device, noisy, spec, source)
+        if not args.skip_train:
+            print_train_throughput(args, device)
+        print_evaluation_wall_time(methods, untrained, noisy, spec, args.slow_faces)
+        print_single_face_latency(methods, untrained, noisy, spec, args.repeats)
     return 0
 
 

@@ -1,13 +1,26 @@
-"""Checkpoint files: round trips, clear errors, no pickle, atomic writes."""
+"""Checkpoint files: round trips, clear errors, no pickle, atomic writes, kills between writes, one writer."""
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
 
+from denoising.models import checkpoint as ckpt
 from denoising.models.autoencoder import Autoencoder
-from denoising.models.checkpoint import (CheckpointError, load, load_state, restore_optimizer, save, save_state,
-                                         module_tensors)
+from denoising.models.checkpoint import (
+    CheckpointError,
+    CheckpointLocked,
+    load,
+    load_state,
+    module_tensors,
+    restore_optimizer,
+    save,
+    save_state,
+    writer_lock,
+)
 from denoising.models.unet import UNet
 
 
@@ -129,3 +142,162 @@ def test_resume_state_round_trip_without_pickle(tmp_path):
         for key in a["state"][idx]:
             assert torch.equal(a["state"][idx][key], b["state"][idx][key])
     assert not list(tmp_path.glob("*.pt")) and not list(tmp_path.glob("*.pkl"))
+
+
+def test_save_refuses_a_model_of_another_recipe(tmp_path):
+    with pytest.raises(CheckpointError, match="a pix2pix checkpoint holds a 'unet' model, not 'autoencoder'"):
+        save(Autoencoder(28), tmp_path, "pix2pix", "gaussian")
+    assert not list(tmp_path.iterdir())
+
+
+# ---------------------------------------------------------------- a kill between the writes of a checkpoint
+class _Killed(BaseException):
+    """Stands in for SIGKILL: nothing after it runs (no except Exception catches it)."""
+
+
+def _kill_at_replace(monkeypatch, which: int):
+    """Make the ``which``-th os.replace in the checkpoint module (1-based) die instead of renaming."""
+    calls = []
+    real = os.replace
+
+    def replace(src, dst):
+        calls.append(str(dst))
+        if len(calls) == which:
+            raise _Killed(f"killed before renaming onto {dst}")
+        real(src, dst)
+
+    monkeypatch.setattr(ckpt.os, "replace", replace)
+    return calls
+
+
+def _distinct_models():
+    torch.manual_seed(0)
+    old, new = UNet(base=8, depth=2), UNet(base=8, depth=2)
+    with torch.no_grad():
+        for p_old, p_new in zip(old.parameters(), new.parameters(), strict=True):
+            p_old.add_(0.1 * torch.randn_like(p_old))
+            p_new.add_(0.1 * torch.randn_like(p_new))
+    return old.eval(), new.eval()
+
+
+def _same_weights(a, b):
+    return all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
+
+
+@pytest.mark.parametrize("which, survivor", [(1, "old"), (2, "old"), (3, "new")])
+def test_checkpoint_survives_a_kill_at_any_rename(tmp_path, monkeypatch, which, survivor):
+    # save() renames: 1 the pending card into place, 2 the new weights, 3 the pending card onto the card
+    old, new = _distinct_models()
+    save(old, tmp_path, "unet_l1", "gaussian", {"history": [{"epoch": 1}]}, weights_dtype="float32")
+    calls = _kill_at_replace(monkeypatch, which)
+    with pytest.raises(_Killed):
+        save(new, tmp_path, "unet_l1", "gaussian", {"history": [{"epoch": 1}, {"epoch": 2}]}, weights_dtype="float32")
+    monkeypatch.undo()
+    assert calls[-1].endswith(("unet_l1-gaussian.json.pending", "unet_l1-gaussian.safetensors",
+                               "unet_l1-gaussian.json")[which - 1])
+    loaded, meta = load((tmp_path, "unet_l1", "gaussian"))
+    assert _same_weights(loaded, old if survivor == "old" else new)
+    assert len(meta["history"]) == (1 if survivor == "old" else 2)
+    save(new, tmp_path, "unet_l1", "gaussian", weights_dtype="float32")  # the next save tidies up
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["unet_l1-gaussian.json", "unet_l1-gaussian.safetensors"]
+
+
+def test_kill_between_weights_and_card_of_a_first_save_still_loads(tmp_path, monkeypatch):
+    _, new = _distinct_models()
+    _kill_at_replace(monkeypatch, 3)
+    with pytest.raises(_Killed):
+        save(new, tmp_path, "unet_l1", "gaussian", weights_dtype="float32")
+    monkeypatch.undo()
+    assert not (tmp_path / "unet_l1-gaussian.json").exists()
+    loaded, _ = load(tmp_path / "unet_l1-gaussian.safetensors")
+    assert _same_weights(loaded, new)
+
+
+def test_a_stale_pending_card_is_ignored(saved):
+    # a kill after the pending card was written but before the weights moved: the pending card is for other weights
+    pending = saved.with_name(saved.name + ".json.pending")
+    meta = json.loads(saved.with_suffix(".json").read_text())
+    pending.write_text(json.dumps(dict(meta, weights_sha256="0" * 64, history=["stale"])))
+    _, loaded_meta = load(saved)
+    assert "history" not in loaded_meta
+
+
+# ---------------------------------------------------------------- the resume state is one file
+def _state(tmp_path, epoch):
+    model = UNet(base=8, depth=2)
+    torch.manual_seed(epoch)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p))
+    opt = torch.optim.Adam(model.parameters())
+    save_state(tmp_path, {"generator": model}, {"generator": opt}, {"epoch": epoch})
+    return model
+
+
+def test_resume_state_is_one_file_replaced_at_once(tmp_path, monkeypatch):
+    first = _state(tmp_path, 1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.safetensors"]
+    _kill_at_replace(monkeypatch, 1)
+    with pytest.raises(_Killed):
+        _state(tmp_path, 2)
+    monkeypatch.undo()
+    info, tensors = load_state(tmp_path)  # the kill left the whole old state
+    assert info["epoch"] == 1
+    assert torch.equal(module_tensors(tensors, "generator")["head.weight"], first.state_dict()["head.weight"])
+    second = _state(tmp_path, 2)
+    info, tensors = load_state(tmp_path)
+    assert info["epoch"] == 2
+    assert torch.equal(module_tensors(tensors, "generator")["head.weight"], second.state_dict()["head.weight"])
+
+
+def test_leftovers_of_a_kill_do_not_break_the_state(tmp_path):
+    _state(tmp_path, 1)
+    (tmp_path / ".state.safetensors.abc123.tmp").write_bytes(b"half a file")  # what a kill mid-write leaves
+    assert load_state(tmp_path)[0]["epoch"] == 1
+
+
+def test_state_in_the_old_two_file_format_still_resumes(tmp_path):
+    model = UNet(base=8, depth=2)
+    ckpt.write_tensors(tmp_path / "state.safetensors", {f"generator.{k}": v for k, v in model.state_dict().items()})
+    info = {"epoch": 4, "modules": {}, "optimizers": {}, "state_sha256": ckpt._sha256(tmp_path / "state.safetensors")}
+    ckpt.write_json(tmp_path / "state.json", info)
+    assert load_state(tmp_path)[0]["epoch"] == 4
+    ckpt.write_json(tmp_path / "state.json", dict(info, state_sha256="0" * 64))  # the kill the old format allowed
+    with pytest.raises(CheckpointError, match="does not match state.json"):
+        load_state(tmp_path)
+
+
+def test_truncated_state_is_a_clear_error(tmp_path):
+    _state(tmp_path, 1)
+    path = tmp_path / "state.safetensors"
+    path.write_bytes(path.read_bytes()[:-50])
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+        load_state(tmp_path)
+
+
+# ---------------------------------------------------------------- one writer per checkpoint name
+def test_second_writer_is_refused_and_told_who_holds_the_name(tmp_path):
+    with writer_lock(tmp_path, "unet_l1", "gaussian"):
+        who = rf"unet_l1-gaussian is being written by pid {os.getpid()} on .+, since \d{{4}}-\d\d-\d\dT"
+        with pytest.raises(CheckpointLocked, match=who), writer_lock(tmp_path, "unet_l1", "gaussian"):
+            pass
+        with writer_lock(tmp_path, "unet_l1", "poisson"):  # another name is free
+            pass
+    with writer_lock(tmp_path, "unet_l1", "gaussian"):  # released: free again
+        pass
+
+
+def test_lock_held_by_another_process(tmp_path):
+    code = ("import sys, time; from denoising.models.checkpoint import writer_lock\n"
+            f"with writer_lock({str(tmp_path)!r}, 'pix2pix', 'speckle'):\n"
+            "    print('held', flush=True); sys.stdin.readline()")
+    holder = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(CheckpointLocked, match=f"being written by pid {holder.pid} "), \
+                writer_lock(tmp_path, "pix2pix", "speckle"):
+            pass
+    finally:
+        holder.communicate("\n", timeout=30)
+    with writer_lock(tmp_path, "pix2pix", "speckle"):  # the holder exited: free
+        pass

@@ -44,28 +44,40 @@ def test_fresh_unet_is_the_identity_and_handles_odd_sizes():
     assert UNet(depth=4)(torch.rand(1, 3, 13, 21)).shape == (1, 3, 13, 21)
 
 
-def test_learned_methods_from_checkpoint_dir(tmp_path, tiny_faces):
-    from denoising.models import learned_methods
+def test_learned_denoisers_from_checkpoint_dir(tmp_path, tiny_faces):
     from denoising.models.checkpoint import save
+    from denoising.models.learned import learned_denoisers
+    from denoising.noise import PRESETS
 
-    assert learned_methods(tmp_path) == {}
-    assert learned_methods(tmp_path / "absent") == {}
+    assert learned_denoisers(tmp_path) == {}
+    assert learned_denoisers(tmp_path / "absent") == {}
     torch.manual_seed(0)
     model = UNet(base=8, depth=2)
     with torch.no_grad():
         for p in model.parameters():
             p.add_(0.05 * torch.randn_like(p))
     save(model, tmp_path, "unet_l1", "gaussian", weights_dtype="float32")
-    methods = learned_methods(tmp_path)
+    methods = learned_denoisers(tmp_path)
     assert list(methods) == ["unet_l1"]
     method = methods["unet_l1"]
     assert (method.family, method.slow, method.display_name) == ("learned", False, "U-Net, L1 only (no GAN)")
     assert method.available("gaussian") and not method.available("poisson")
-    out = method.denoise(tiny_faces, "gaussian")
+    out = method(tiny_faces, PRESETS["post"]["gaussian"])
     assert out.dtype == np.float32 and out.shape == tiny_faces.shape
     with torch.inference_mode():
         expected = model.eval()(torch.from_numpy(tiny_faces).permute(0, 3, 1, 2)).permute(0, 2, 3, 1).numpy()
     np.testing.assert_array_equal(out, expected)
     assert not np.allclose(out, tiny_faces)
     with pytest.raises(ValueError, match="no unet_l1 checkpoint for noise kind 'poisson'"):
-        method.denoise(tiny_faces, "poisson")
+        method(tiny_faces, PRESETS["post"]["poisson"])
+
+
+@pytest.mark.parametrize("arch", ["autoencoder", "pix2pix", "unet_l1"])
+def test_each_recipe_builds_the_model_class_the_catalogue_names(arch):
+    from denoising.catalogue import ARCH_MODEL
+    from denoising.models.checkpoint import model_class_name
+    from denoising.training import TrainConfig, build_models
+
+    gen, disc = build_models(arch, 28, TrainConfig())
+    assert model_class_name(gen) == ARCH_MODEL[arch]
+    assert (disc is not None) == (arch == "pix2pix")

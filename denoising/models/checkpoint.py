@@ -1,27 +1,46 @@
 """Checkpoints: safetensors weights plus a same-stem JSON that can rebuild the model alone.
 
 ``<dir>/<arch>-<noise_kind>.safetensors`` holds the weights (float16 or float32, recorded in
-the JSON); ``<dir>/<arch>-<noise_kind>.json`` holds the model class and constructor arguments,
-the noise spec, the training config and history, timings, device, library versions and a data
-summary. Everything is written atomically (temporary file in the same folder, then
-:func:`os.replace`), so an interrupted run never leaves half a file. No pickle anywhere: the
-resume state (optimizer included) is also safetensors + JSON (see :func:`save_state`).
+the JSON); ``<dir>/<arch>-<noise_kind>.json`` (the card) holds the model class and constructor
+arguments, the noise spec, the training config and history, timings, device, library versions,
+a data summary and the SHA-256 of the weights. No pickle anywhere.
+
+What a kill at any instant leaves (SIGKILL, power cut after the data reached the disk):
+
+* Every file is written to a temporary name in its own folder, flushed to disk, then renamed
+  over the old one (:func:`os.replace`, atomic on one file system): never half a file.
+* A checkpoint is two files, so :func:`save` writes in this order: the new weights to a
+  temporary file; the new card to ``<stem>.json.pending``; the weights renamed into place; the
+  card renamed into place. A kill before the weights' rename leaves the old pair (a stale
+  ``.pending`` card does not match the old weights and is ignored); a kill between the two
+  renames leaves new weights beside the old card, and :func:`load` then takes the pending card,
+  whose SHA-256 matches the new weights. Either the old or the new checkpoint loads.
+* The resume state is one file, ``state.safetensors``: weights, optimizer tensors and the JSON
+  bookkeeping (in the safetensors metadata header) are replaced together by one rename
+  (:func:`save_state`).
+* :func:`writer_lock` lets one process at a time write a checkpoint name; a second one is told
+  who holds it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import platform
+import socket
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
+
+from denoising.catalogue import ARCH_MODEL
 
 from .autoencoder import Autoencoder
 from .patchgan import PatchGAN
@@ -31,15 +50,22 @@ log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 MODEL_CLASSES: dict[str, type[nn.Module]] = {"autoencoder": Autoencoder, "unet": UNet, "patchgan": PatchGAN}
-#: training recipe -> generator class it ships
-ARCH_MODEL = {"autoencoder": "autoencoder", "pix2pix": "unet", "unet_l1": "unet"}
 REQUIRED_KEYS = ("format_version", "arch", "model_class", "model_kwargs", "noise_kind", "weights_dtype",
                  "weights_sha256")
 DTYPES = {"float16": torch.float16, "float32": torch.float32}
+PENDING_SUFFIX = ".json.pending"
+STATE_FILE = "state.safetensors"
+
+__all__ = ["ARCH_MODEL", "CheckpointError", "CheckpointLocked", "checkpoint_stem", "build_model", "save", "load",
+           "save_state", "load_state", "writer_lock", "FORMAT_VERSION"]
 
 
 class CheckpointError(ValueError):
     """A checkpoint is missing, truncated, corrupt or does not match what was asked for."""
+
+
+class CheckpointLocked(CheckpointError):
+    """Another process is writing this checkpoint name."""
 
 
 def checkpoint_stem(directory: str | Path, arch: str, noise_kind: str) -> Path:
@@ -78,18 +104,31 @@ def versions() -> dict[str, str]:
 
 
 # ---------------------------------------------------------------- atomic files
-def _atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` then rename onto ``path`` (same folder, so the rename is atomic)."""
+@contextlib.contextmanager
+def _temporary_beside(path: Path) -> Iterator[Path]:
+    """A fresh temporary path in ``path``'s folder (so a rename onto ``path`` is atomic); removed if left over."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        write(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; checkpoints are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
+        yield Path(tmp)
+    finally:
         Path(tmp).unlink(missing_ok=True)
-        raise
+
+
+def _finish(tmp: Path) -> None:
+    """Make a written temporary file shareable and durable before it is renamed into place."""
+    os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; checkpoints are meant to be shared
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())  # a rename must never publish data still only in the page cache
+
+
+def _atomic_write(path: Path, write) -> None:
+    """Call ``write(tmp_path)`` then rename onto ``path``: a reader sees the old file or the new one."""
+    with _temporary_beside(path) as tmp:
+        write(tmp)
+        _finish(tmp)
+        os.replace(tmp, path)
 
 
 def write_json(path: str | Path, obj: Any) -> None:
@@ -98,12 +137,16 @@ def write_json(path: str | Path, obj: Any) -> None:
     _atomic_write(Path(path), lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
-def write_tensors(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
-    """Write tensors as safetensors, atomically (tensors are made contiguous CPU copies)."""
+def _save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None) -> None:
     from safetensors.torch import save_file
 
     flat = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
-    _atomic_write(Path(path), lambda tmp: save_file(flat, tmp, metadata=metadata))
+    save_file(flat, str(path), metadata=metadata)
+
+
+def write_tensors(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
+    """Write tensors as safetensors, atomically (tensors are made contiguous CPU copies)."""
+    _atomic_write(Path(path), lambda tmp: _save_tensors(tmp, tensors, metadata))
 
 
 def read_json(path: str | Path) -> dict:
@@ -138,6 +181,12 @@ def _sha256(path: Path) -> str:
 
 
 # ---------------------------------------------------------------- model checkpoints
+def _check_arch_model(arch: str, model_class: str, what: str) -> None:
+    expected = ARCH_MODEL.get(arch)
+    if expected is not None and model_class != expected:
+        raise CheckpointError(f"{what}: a {arch} checkpoint holds a {expected!r} model, not {model_class!r}")
+
+
 def save(model: nn.Module, directory: str | Path, arch: str, noise_kind: str, meta: dict | None = None,
          weights_dtype: str = "float16") -> Path:
     """Save ``model`` as ``<directory>/<arch>-<noise_kind>.safetensors`` + ``.json``.
@@ -145,7 +194,8 @@ def save(model: nn.Module, directory: str | Path, arch: str, noise_kind: str, me
     Parameters
     ----------
     model : torch.nn.Module
-        An :class:`Autoencoder`, :class:`UNet` or :class:`PatchGAN`.
+        An :class:`Autoencoder`, :class:`UNet` or :class:`PatchGAN` (the class
+        :data:`denoising.catalogue.ARCH_MODEL` names for ``arch``, when it names one).
     directory : str or Path
         Output folder (created if needed).
     arch : str
@@ -160,28 +210,44 @@ def save(model: nn.Module, directory: str | Path, arch: str, noise_kind: str, me
     Returns
     -------
     Path
-        The safetensors path. The weights are written first, then the JSON (which records the
-        weights' SHA-256, so a pair left inconsistent by a crash is detected on load).
+        The safetensors path. The order of writes (module docstring) makes a kill at any instant
+        leave a loadable checkpoint: the old one or the new one.
     """
     if weights_dtype not in DTYPES:
         raise ValueError(f"weights_dtype must be one of {sorted(DTYPES)}, got {weights_dtype!r}")
+    _check_arch_model(arch, model_class_name(model), "save")
     stem = checkpoint_stem(directory, arch, noise_kind)
+    weights, card, pending = stem.with_suffix(".safetensors"), stem.with_suffix(".json"), _pending(stem)
     dtype = DTYPES[weights_dtype]
     tensors = {k: v.to(dtype) if v.is_floating_point() else v for k, v in model.state_dict().items()}
-    weights = stem.with_suffix(".safetensors")
-    write_tensors(weights, tensors, metadata={"arch": arch, "noise_kind": noise_kind, "weights_dtype": weights_dtype})
+    with _temporary_beside(weights) as tmp:
+        _save_tensors(tmp, tensors, {"arch": arch, "noise_kind": noise_kind, "weights_dtype": weights_dtype})
+        _finish(tmp)
+        record = _card(model, arch, noise_kind, weights_dtype, meta, weights.name, tmp)
+        write_json(pending, record)
+        os.replace(tmp, weights)
+    os.replace(pending, card)
+    log.info("saved %s (%s, %d bytes)", weights, weights_dtype, record["weights_bytes"])
+    return weights
+
+
+def _card(model: nn.Module, arch: str, noise_kind: str, weights_dtype: str, meta: dict | None, weights_name: str,
+          weights_file: Path) -> dict:
     record = dict(meta or {})
     record.update({
         "format_version": FORMAT_VERSION, "arch": arch, "noise_kind": noise_kind,
         "model_class": model_class_name(model), "model_kwargs": model.config(),
-        "weights_dtype": weights_dtype, "weights_file": weights.name, "weights_sha256": _sha256(weights),
-        "weights_bytes": weights.stat().st_size,
+        "weights_dtype": weights_dtype, "weights_file": weights_name, "weights_sha256": _sha256(weights_file),
+        "weights_bytes": weights_file.stat().st_size,
         "parameters": sum(p.numel() for p in model.parameters()),
         "versions": versions(), "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     })
-    write_json(stem.with_suffix(".json"), record)
-    log.info("saved %s (%s, %d bytes)", weights, weights_dtype, record["weights_bytes"])
-    return weights
+    return record
+
+
+def _pending(stem: Path) -> Path:
+    """Where :func:`save` parks the new card until the new weights are in place."""
+    return stem.with_name(stem.name + PENDING_SUFFIX)
 
 
 def _resolve(source: str | Path | tuple) -> tuple[Path, str | None, str | None]:
@@ -241,13 +307,11 @@ def load(source: str | Path | tuple, arch: str | None = None, device: str | torc
     """
     stem, expected_arch, expected_kind = _resolve(source)
     expected_arch = arch or expected_arch
-    json_path, weights_path = stem.with_suffix(".json"), stem.with_suffix(".safetensors")
+    weights_path = stem.with_suffix(".safetensors")
     if not weights_path.is_file():
         raise CheckpointError(f"missing checkpoint weights {weights_path}")
-    meta = read_json(json_path)
-    missing = [k for k in REQUIRED_KEYS if k not in meta]
-    if missing:
-        raise CheckpointError(f"{json_path} lacks required keys {missing}")
+    tensors = read_tensors(weights_path)
+    json_path, meta = _matching_card(stem, weights_path)
     if expected_arch is not None and meta["arch"] != expected_arch:
         raise CheckpointError(f"{json_path} is a {meta['arch']!r} checkpoint, expected {expected_arch!r}")
     if expected_kind is not None and meta["noise_kind"] != expected_kind:
@@ -255,13 +319,37 @@ def load(source: str | Path | tuple, arch: str | None = None, device: str | torc
                               "the file is misnamed")
     if meta["format_version"] != FORMAT_VERSION:
         raise CheckpointError(f"{json_path} has format_version {meta['format_version']}, this code reads {FORMAT_VERSION}")
+    _check_arch_model(meta["arch"], meta["model_class"], str(json_path))
     model = build_model(meta["model_class"], meta["model_kwargs"])
-    tensors = read_tensors(weights_path)
-    if _sha256(weights_path) != meta["weights_sha256"]:
-        raise CheckpointError(f"{weights_path} does not match {json_path.name} (SHA-256 differs): "
-                              "the pair was not written together; retrain or restore both files")
     load_state_dict_strict(model, tensors, f"{weights_path} ({meta['model_class']} {meta['model_kwargs']})")
     return model.to(device).eval(), meta
+
+
+def _read_card(path: Path) -> dict:
+    meta = read_json(path)
+    missing = [k for k in REQUIRED_KEYS if k not in meta]
+    if missing:
+        raise CheckpointError(f"{path} lacks required keys {missing}")
+    return meta
+
+
+def _matching_card(stem: Path, weights_path: Path) -> tuple[Path, dict]:
+    """The card whose SHA-256 matches the weights: ``<stem>.json``, or the pending card of an interrupted save."""
+    json_path, pending = stem.with_suffix(".json"), _pending(stem)
+    digest = _sha256(weights_path)
+    if pending.is_file():
+        with contextlib.suppress(CheckpointError):
+            card = _read_card(pending)
+            if card["weights_sha256"] == digest:
+                # killed between the weights' rename and the card's: the pending card describes these weights
+                log.warning("%s: using %s, left by a save that was interrupted before its last rename",
+                            weights_path, pending.name)
+                return pending, card
+    meta = _read_card(json_path)
+    if meta["weights_sha256"] != digest:
+        raise CheckpointError(f"{weights_path} does not match {json_path.name} (SHA-256 differs): "
+                              "the pair was not written together; retrain or restore both files")
+    return json_path, meta
 
 
 # ---------------------------------------------------------------- resume state (tensors + JSON, no pickle)
@@ -295,12 +383,14 @@ def restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch
 
 
 def save_state(directory: str | Path, modules: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer],
-               info: dict, extra: dict[str, torch.Tensor] | None = None) -> None:
-    """Write a resume state: ``state.safetensors`` (weights + optimizer tensors, float32) + ``state.json``.
+               info: dict, extra: dict[str, torch.Tensor] | None = None) -> Path:
+    """Write a resume state as ONE file, ``<directory>/state.safetensors``, replaced by one rename.
 
-    ``extra`` tensors are stored under their own keys (e.g. ``best.<param>``).
+    Module weights and optimizer tensors (float32) are the file's tensors; ``info`` (plus the
+    modules' constructor arguments and the optimizers' non-tensor state) is JSON in the file's
+    metadata header. A kill at any instant leaves the previous state or this one, never a mix.
+    ``extra`` tensors are stored under their own keys (e.g. ``best.<param>``). Returns the path.
     """
-    directory = Path(directory)
     tensors: dict[str, torch.Tensor] = dict(extra or {})
     info = dict(info)
     info["modules"] = {name: {"model_class": model_class_name(m), "model_kwargs": m.config()}
@@ -312,24 +402,96 @@ def save_state(directory: str | Path, modules: dict[str, nn.Module], optimizers:
         t, rest = optimizer_state(opt, f"opt_{name}")
         tensors.update(t)
         info["optimizers"][name] = rest
-    write_tensors(directory / "state.safetensors", tensors)
-    info["state_sha256"] = _sha256(directory / "state.safetensors")
-    write_json(directory / "state.json", info)
+    path = Path(directory) / STATE_FILE
+    write_tensors(path, tensors, metadata={"format_version": str(FORMAT_VERSION),
+                                           "info": json.dumps(info, sort_keys=True, allow_nan=True)})
+    return path
+
+
+def has_state(directory: str | Path) -> bool:
+    """Whether ``directory`` holds a resume state."""
+    return (Path(directory) / STATE_FILE).is_file()
 
 
 def load_state(directory: str | Path) -> tuple[dict, dict[str, torch.Tensor]]:
-    """Read a resume state written by :func:`save_state`; returns ``(info, tensors)``."""
-    directory = Path(directory)
-    info = read_json(directory / "state.json")
-    for key in ("modules", "optimizers", "state_sha256"):
+    """Read a resume state written by :func:`save_state`; returns ``(info, tensors)``.
+
+    Raises
+    ------
+    CheckpointError
+        No state, or a truncated or corrupt one.
+    """
+    from safetensors import safe_open
+
+    path = Path(directory) / STATE_FILE
+    tensors = read_tensors(path)
+    with safe_open(str(path), framework="pt") as f:
+        header = f.metadata() or {}
+    info = json.loads(header["info"]) if "info" in header else _legacy_state_info(path)
+    for key in ("modules", "optimizers"):
         if key not in info:
-            raise CheckpointError(f"{directory / 'state.json'} lacks required key {key!r}")
-    tensors = read_tensors(directory / "state.safetensors")
-    if _sha256(directory / "state.safetensors") != info["state_sha256"]:
-        raise CheckpointError(f"{directory} holds a state.safetensors that does not match state.json")
+            raise CheckpointError(f"{path} lacks required key {key!r}")
     return info, tensors
+
+
+def _legacy_state_info(path: Path) -> dict:
+    """The bookkeeping of a state written before it was one file (``state.json`` beside it, with a hash)."""
+    legacy = path.with_name("state.json")
+    if not legacy.is_file():
+        raise CheckpointError(f"{path} holds no training bookkeeping: start the run again without resume")
+    info = read_json(legacy)
+    if info.get("state_sha256") != _sha256(path):
+        raise CheckpointError(f"{path.parent} holds a {path.name} that does not match state.json")
+    return info
 
 
 def module_tensors(tensors: dict[str, torch.Tensor], name: str) -> dict[str, torch.Tensor]:
     """The entries of a resume state that belong to module ``name``."""
     return {k[len(name) + 1:]: v for k, v in tensors.items() if k.startswith(name + ".")}
+
+
+# ---------------------------------------------------------------- one writer per checkpoint name
+def lock_path(directory: str | Path, arch: str, noise_kind: str) -> Path:
+    """The lock file of a checkpoint name (in the git-ignored ``resume`` folder beside the resume states)."""
+    return Path(directory) / "resume" / f"{arch}-{noise_kind}.lock"
+
+
+def _holder(info_path: Path) -> str:
+    try:
+        info = json.loads(info_path.read_text(encoding="utf-8"))
+        return f"pid {info['pid']} on {info['host']}, since {info['started']}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "another process (it has not said which yet)"
+
+
+@contextlib.contextmanager
+def writer_lock(directory: str | Path, arch: str, noise_kind: str) -> Iterator[Path]:
+    """Hold the right to write ``<directory>/<arch>-<noise_kind>.*`` (and its resume state) for a block.
+
+    Who holds it (pid, host, start time in UTC) is written to ``<lock>.json`` beside the lock
+    file, so a second writer can say whom it is waiting for. The operating system releases the
+    lock when the process dies, however it dies.
+
+    Raises
+    ------
+    CheckpointLocked
+        At once, when another process (or another lock in this one) holds the name.
+    """
+    from filelock import FileLock, Timeout
+
+    path = lock_path(directory, arch, noise_kind)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    info_path = path.with_name(path.name + ".json")
+    lock = FileLock(str(path), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise CheckpointLocked(f"{checkpoint_stem(directory, arch, noise_kind)} is being written by "
+                               f"{_holder(info_path)}; wait for that run to finish or choose another --out") from None
+    try:
+        write_json(info_path, {"pid": os.getpid(), "host": socket.gethostname(),
+                               "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+        yield path
+    finally:
+        info_path.unlink(missing_ok=True)
+        lock.release()
