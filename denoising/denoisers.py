@@ -10,6 +10,7 @@ ignore the spec; noise-aware ones may read its kind and strength. The learned su
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import numpy as np
@@ -101,90 +102,77 @@ class NoisyInput(Denoiser):
         return batch.copy()
 
 
-class MeanFilter(Denoiser):
-    """Box average over a ``size`` x ``size`` window (:func:`denoising.filters.mean3`)."""
+class BlindFilter(Denoiser):
+    """A classical filter of :mod:`denoising.filters` that sees only the noisy batch (it ignores the spec).
 
-    name = "mean"
+    Subclasses name the filter function; keyword arguments are that function's parameters
+    (checked against its signature), e.g. ``MedianFilter(size=5)``.
+    """
 
-    def __init__(self, size: int = 3):
-        self.size = size
+    function: str = ""
 
-    def denoise(self, batch: np.ndarray, noise: NoiseSpec) -> np.ndarray:
-        return filters.mean3(batch, size=self.size)
-
-
-class MedianFilter(Denoiser):
-    """Per-channel median over a ``size`` x ``size`` window (:func:`denoising.filters.median3`)."""
-
-    name = "median"
-
-    def __init__(self, size: int = 3):
-        self.size = size
+    def __init__(self, **params: Any):
+        try:
+            inspect.signature(getattr(filters, self.function)).bind(None, **params)
+        except TypeError as exc:
+            raise TypeError(f"{type(self).__name__}: {exc}") from None
+        self.params = params
 
     def denoise(self, batch: np.ndarray, noise: NoiseSpec) -> np.ndarray:
-        return filters.median3(batch, size=self.size)
+        return getattr(filters, self.function)(batch, **self.params)
 
 
-class GaussianBlur(Denoiser):
-    """Gaussian blur of standard deviation ``sigma`` pixels (:func:`denoising.filters.gaussian`)."""
+class MeanFilter(BlindFilter):
+    """Box average over a 3 x 3 window (``size``): :func:`denoising.filters.mean3`."""
 
-    name = "gaussian"
-
-    def __init__(self, sigma: float = 1.0):
-        self.sigma = sigma
-
-    def denoise(self, batch: np.ndarray, noise: NoiseSpec) -> np.ndarray:
-        return filters.gaussian(batch, sigma=self.sigma)
+    name, function = "mean", "mean3"
 
 
-class BilateralFilter(Denoiser):
-    """Edge-preserving blur with a blind noise estimate (:func:`denoising.filters.bilateral`)."""
+class MedianFilter(BlindFilter):
+    """Per-channel median over a 3 x 3 window (``size``): :func:`denoising.filters.median3`."""
 
-    name = "bilateral"
-
-    def denoise(self, batch: np.ndarray, noise: NoiseSpec) -> np.ndarray:
-        return filters.bilateral(batch)
+    name, function = "median", "median3"
 
 
-class TotalVariation(Denoiser):
-    """Chambolle total-variation denoising with a blind weight (:func:`denoising.filters.tv`)."""
+class GaussianBlur(BlindFilter):
+    """Gaussian blur of ``sigma`` pixels: :func:`denoising.filters.gaussian`."""
 
-    name = "tv"
-
-    def denoise(self, batch: np.ndarray, noise: NoiseSpec) -> np.ndarray:
-        return filters.tv(batch)
+    name, function = "gaussian", "gaussian"
 
 
-class WaveletShrinkage(Denoiser):
-    """BayesShrink wavelet denoising (:func:`denoising.filters.wavelet`)."""
+class BilateralFilter(BlindFilter):
+    """Edge-preserving blur with a blind noise estimate: :func:`denoising.filters.bilateral`."""
 
-    name = "wavelet"
-
-    def denoise(self, batch: np.ndarray, noise: NoiseSpec) -> np.ndarray:
-        return filters.wavelet(batch)
+    name, function = "bilateral", "bilateral"
 
 
-class NonLocalMeans(Denoiser):
-    """Non-local means with a blind noise estimate (:func:`denoising.filters.nl_means`)."""
+class TotalVariation(BlindFilter):
+    """Chambolle total-variation denoising with a blind weight: :func:`denoising.filters.tv`."""
 
-    name = "nl_means"
-
-    def denoise(self, batch: np.ndarray, noise: NoiseSpec) -> np.ndarray:
-        return filters.nl_means(batch)
+    name, function = "tv", "tv"
 
 
-class BlockMatching3D(Denoiser):
-    """BM3D with a blind per-image noise estimate (:func:`denoising.filters.bm3d`); slow."""
+class WaveletShrinkage(BlindFilter):
+    """BayesShrink wavelet denoising: :func:`denoising.filters.wavelet`."""
 
-    name = "bm3d"
+    name, function = "wavelet", "wavelet"
 
-    def denoise(self, batch: np.ndarray, noise: NoiseSpec) -> np.ndarray:
-        return filters.bm3d(batch)
+
+class NonLocalMeans(BlindFilter):
+    """Non-local means with a blind noise estimate: :func:`denoising.filters.nl_means`."""
+
+    name, function = "nl_means", "nl_means"
+
+
+class BlockMatching3D(BlindFilter):
+    """BM3D with a blind per-image noise estimate: :func:`denoising.filters.bm3d`; slow."""
+
+    name, function = "bm3d", "bm3d"
 
 
 #: The baseline and the classical filters, in display order (fast first, BM3D last).
 CLASSICAL_TYPES: tuple[type[Denoiser], ...] = (NoisyInput, MeanFilter, MedianFilter, GaussianBlur, BilateralFilter,
                                                TotalVariation, WaveletShrinkage, NonLocalMeans, BlockMatching3D)
 
-__all__ = ["Denoiser", "NoisyInput", "MeanFilter", "MedianFilter", "GaussianBlur", "BilateralFilter",
+__all__ = ["Denoiser", "NoisyInput", "BlindFilter", "MeanFilter", "MedianFilter", "GaussianBlur", "BilateralFilter",
            "TotalVariation", "WaveletShrinkage", "NonLocalMeans", "BlockMatching3D", "CLASSICAL_TYPES"]

@@ -74,6 +74,8 @@ def test_median_denoiser_is_the_median_filter_and_parameters_count():
     assert np.array_equal(MedianFilter()(x, SPEC), filters.median3(x))
     assert not np.array_equal(MedianFilter(size=5)(x, SPEC), MedianFilter()(x, SPEC))
     assert MedianFilter(size=5) != MedianFilter()
+    with pytest.raises(TypeError, match="MedianFilter: .*radius"):
+        MedianFilter(radius=2)
 
 
 def test_catalogue_facts_on_the_objects():
