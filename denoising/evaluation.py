@@ -4,8 +4,20 @@ One honest pipeline: for each noise kind, every test face gets one noisy copy dr
 seed (:func:`denoising.noise.noisy_copies`), every method available for that kind denoises that
 same batch, and each output is scored against the clean original (MAE, PSNR, SSIM).
 
-Tables (written by :func:`write_tables` into ``checkpoints/tables``)
-------------------------------------------------------------------
+Parallel work
+-------------
+Each method's batch is cut into chunks of a fixed size (:data:`SLOW_CHUNK` faces for slow methods,
+so a progress bar moves every few faces, :data:`FAST_CHUNK` for the others) and the chunks go
+through :class:`joblib.Parallel`: in this process (``workers=1``), in ``workers`` processes
+(joblib's loky backend), or wherever the active :func:`joblib.parallel_config` sends them
+(``workers=None``; :func:`denoising.runs.run_evaluation` uses it for a Dask cluster). Denoisers
+are picklable, so every method, learned ones included, can go to a worker. Chunk boundaries
+depend only on the number of faces and results come back in order, so the tables are the same
+bytes whichever backend and however many workers ran them. An interrupt (or any error) aborts
+the remaining chunks and stops the worker processes (joblib terminates loky's workers on abort).
+
+Tables (written by :func:`write_tables`)
+----------------------------------------
 ``per_image.csv``
     One row per test set x image x noise x method: :data:`PER_IMAGE_COLUMNS` minus ``seconds``.
     ``noise_params`` is ``NoiseSpec.to_json()`` and ``noise_seed`` the seed of that face's noisy
@@ -14,8 +26,8 @@ Tables (written by :func:`write_tables` into ``checkpoints/tables``)
 ``summary.csv``
     :data:`denoising.stats.SUMMARY_COLUMNS` (mean, std, median, 95% bootstrap CI per metric).
 ``timings.csv``
-    :data:`TIMING_COLUMNS`: wall time per face of each method call. Kept apart because wall time
-    changes from run to run; everything else is byte-identical for the same seed on one machine.
+    :data:`TIMING_COLUMNS`: compute time per face of each method (see :func:`evaluate`). Kept
+    apart because times change from run to run; everything else is byte-identical for the same seed.
 ``meta.json``
     How the tables were made (command, seed, versions, faces, slow-method subset, ...).
 
@@ -28,19 +40,20 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import multiprocessing
-import pickle
 import time
-from concurrent.futures import ProcessPoolExecutor
+import warnings
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
 
+from denoising.catalogue import NOISE_KINDS, test_set_title
 from denoising.metrics import score
-from denoising.noise import NOISE_KINDS, NoiseSpec, noisy_copies
+from denoising.noise import NoiseSpec, noisy_copies
 from denoising.stats import METRICS, PSNR_CAP, SUMMARY_COLUMNS, paired_comparison, summarize
 
 log = logging.getLogger(__name__)
@@ -52,112 +65,93 @@ PER_IMAGE_DTYPES = {"test_set": str, "image_id": str, "noise": str, "noise_param
 TIMING_COLUMNS = ["test_set", "noise", "method", "n_images", "seconds_per_image"]
 FLOAT_FORMAT = "%.6g"
 FILES = {"per_image": "per_image.csv", "summary": "summary.csv", "timings": "timings.csv", "meta": "meta.json"}
-TEST_SET_TITLES = {"celeba_test": "CelebA test split", "lfw": "LFW (scikit-image's 100 built-in faces)"}
 
 #: ``progress(n_done, description)``: ``n_done`` face-method evaluations just finished.
 Progress = Callable[[int, str], None]
 
-
-# ----------------------------------------------------------------------------- parallel slow methods
-
-_WORKER_METHODS: dict[str, Any] = {}
-
-
-def _worker_denoise(method: Any, images: np.ndarray, noise_kind: str) -> np.ndarray:
-    """Run one chunk in a worker process; ``method`` is a classical method name or a picklable callable."""
-    if isinstance(method, str):
-        if method not in _WORKER_METHODS:
-            from denoising.registry import classical_methods
-
-            _WORKER_METHODS.update(classical_methods())
-        method = _WORKER_METHODS[method]
-    return np.asarray(method(images, noise_kind), dtype=np.float32)
-
-
-def _portable(method: Any) -> Any | None:
-    """What a worker process can rebuild the method from: its classical name, itself, or None."""
-    from denoising.registry import classical_methods
-
-    classical = classical_methods()
-    if method.family != "learned" and method.name in classical \
-            and classical[method.name].display_name == method.display_name:
-        return method.name  # registry closures do not pickle; the worker looks the filter up by name
-    try:
-        pickle.dumps(method)
-    except Exception:  # noqa: BLE001 - any pickling failure means: run it in this process
-        return None
-    return method
-
-
-#: Faces per piece of a slow method's batch: small enough that the progress bar moves every few seconds.
+#: Faces per chunk of a slow method's batch: small enough that the progress bar moves every few seconds.
 SLOW_CHUNK = 8
+#: Faces per chunk of the other methods (the learned models' forward-pass batch, so batches match a one-chunk run).
+FAST_CHUNK = 256
 
 
-def _chunks(n: int, n_chunks: int) -> list[slice]:
-    bounds = np.linspace(0, n, max(1, min(n, n_chunks)) + 1).round().astype(int)
-    return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+# ----------------------------------------------------------------------------- chunks, in this process or workers
 
 
-class _Runner:
-    """Runs methods on batches, in this process or (slow methods) across a lazily started process pool."""
+def _chunks(n: int, size: int) -> list[slice]:
+    """Consecutive slices of at most ``size`` faces: they depend on ``n`` only, never on the workers."""
+    return [slice(start, min(start + size, n)) for start in range(0, n, size)]
 
-    def __init__(self, workers: int, progress: Progress | None):
-        self.workers = max(1, int(workers))
-        self.progress = progress
-        self.pool: ProcessPoolExecutor | None = None
 
-    def __enter__(self) -> "_Runner":
-        return self
+def _denoise_chunk(method: Any, noisy: np.ndarray, noise: NoiseSpec, warm_up: bool) -> tuple[np.ndarray, float]:
+    """One chunk, wherever it runs: the denoised faces and the seconds the timed call took.
 
-    def __exit__(self, exc_type, *exc) -> None:
-        if self.pool is not None:
-            if exc_type is not None:
-                # an error or Ctrl-C: stop the workers now rather than after the queued chunks (a minute of BM3D)
-                terminate = getattr(self.pool, "terminate_workers", None)  # Python >= 3.14
-                if terminate is not None:
-                    terminate()
-                else:
-                    for process in list((getattr(self.pool, "_processes", None) or {}).values()):
-                        process.terminate()
-            self.pool.shutdown(wait=True, cancel_futures=exc_type is not None)
+    The warm-up (one face, untimed) keeps one-time costs out of the time: imports, and a learned
+    model loading its checkpoint in a fresh worker process.
+    """
+    if warm_up:
+        method(noisy[:1], noise)
+    start = time.perf_counter()
+    out = method(noisy, noise)
+    return out, time.perf_counter() - start
 
-    def _tick(self, n: int, desc: str) -> None:
-        if self.progress is not None:
-            self.progress(n, desc)
 
-    def run(self, method: Any, images: np.ndarray, noise_kind: str, desc: str) -> np.ndarray:
-        portable = _portable(method) if method.slow and self.workers > 1 and len(images) > 1 else None
-        if portable is None:
-            parts = _chunks(len(images), -(-len(images) // SLOW_CHUNK)) if method.slow else [slice(0, len(images))]
-            outputs = []
-            for s in parts:
-                outputs.append(np.asarray(method(images[s], noise_kind), dtype=np.float32))
-                self._tick(s.stop - s.start, desc)
-            return np.concatenate(outputs)
-        if self.pool is None:
-            # spawn, not fork: the parent may hold torch's thread pools, which do not survive a fork
-            self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
-        # several chunks per worker even out the load
-        parts = _chunks(len(images), max(4 * self.workers, -(-len(images) // SLOW_CHUNK)))
-        futures = [self.pool.submit(_worker_denoise, portable, images[s], noise_kind) for s in parts]
-        outputs = []
-        for s, future in zip(parts, futures):  # in order, so the result does not depend on scheduling
-            outputs.append(future.result())
-            self._tick(s.stop - s.start, desc)
-        return np.concatenate(outputs)
+def _denoise(method: Any, noisy: np.ndarray, noise: NoiseSpec, workers: int | None,
+             tick: Callable[[int], None]) -> tuple[np.ndarray, float]:
+    """Run ``method`` on ``noisy`` chunk by chunk through joblib; outputs in order and the summed seconds."""
+    parts = _chunks(len(noisy), SLOW_CHUNK if method.slow else FAST_CHUNK)
+    if not parts:
+        return noisy.copy(), 0.0
+    tasks = (delayed(_denoise_chunk)(method, noisy[part], noise, not method.slow) for part in parts)
+    # max_nbytes=None: chunks are small, and read-only memory maps would make torch warn in the workers
+    parallel = Parallel(n_jobs=workers, return_as="generator", max_nbytes=None)
+    outputs, seconds = [], 0.0
+    results = parallel(tasks)
+    try:
+        for part, (out, chunk_seconds) in zip(parts, results, strict=True):
+            outputs.append(out)
+            seconds += chunk_seconds
+            tick(part.stop - part.start)
+    finally:
+        # closing the generator early (an interrupt or error) aborts the remaining chunks and joblib kills
+        # loky's workers; its warning that chunks were cancelled is exactly what was asked for
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r".*adjusting the input task", category=UserWarning)
+            results.close()
+    return np.concatenate(outputs), seconds
 
 
 # ----------------------------------------------------------------------------- evaluation
 
 
-def planned_work(n_faces: int, methods: dict, specs: dict, slow_subset: int | None = None) -> int:
+@dataclass(frozen=True)
+class _Planned:
+    """The inputs one method is scored on for one noise kind: faces in sorted id order and their noisy copies."""
+
+    test_set: str
+    spec: NoiseSpec
+    ids: np.ndarray
+    seeds: np.ndarray
+    clean: np.ndarray
+    noisy: np.ndarray
+
+    @property
+    def params(self) -> str:
+        return self.spec.to_json()
+
+    def first(self, n: int) -> _Planned:
+        return _Planned(self.test_set, self.spec, self.ids[:n], self.seeds[:n], self.clean[:n], self.noisy[:n])
+
+
+def _faces_for(method: Any, n_faces: int, slow_subset: int | None) -> int:
+    return min(n_faces, slow_subset) if (method.slow and slow_subset is not None) else n_faces
+
+
+def planned_work(n_faces: int, methods: Mapping[str, Any], specs: Mapping[str, NoiseSpec],
+                 slow_subset: int | None = None) -> int:
     """Number of face-method evaluations :func:`evaluate` will make (for a progress bar's total)."""
-    total = 0
-    for kind in specs:
-        for method in methods.values():
-            if method.available(kind):
-                total += min(n_faces, slow_subset) if (method.slow and slow_subset is not None) else n_faces
-    return total
+    return sum(_faces_for(method, n_faces, slow_subset)
+               for kind in specs for method in methods.values() if method.available(kind))
 
 
 def _sorted_faces(faces: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -170,9 +164,63 @@ def _sorted_faces(faces: Any) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(faces.images[order], dtype=np.float32), ids[order]
 
 
-def evaluate(faces: Any, test_set: str, methods: dict, specs: dict[str, NoiseSpec], base_seed: int = 0,
-             slow_subset: int | None = None, workers: int = 1, progress: Progress | None = None,
-             reuse: pd.DataFrame | None = None) -> pd.DataFrame:
+def _kinds_in_order(specs: Mapping[str, NoiseSpec]) -> list[str]:
+    for kind, spec in specs.items():
+        if spec.kind != kind:
+            raise ValueError(f"specs[{kind!r}] is a {spec.kind} noise spec")
+    return sorted(specs, key=lambda k: (NOISE_KINDS.index(k) if k in NOISE_KINDS else len(NOISE_KINDS), k))
+
+
+def _score(name: str, method: Any, planned: _Planned, workers: int | None, progress: Progress | None) -> pd.DataFrame:
+    """Denoise and score one method's planned faces: its rows of the per-image table."""
+    desc = f"{planned.test_set} {planned.spec.kind} {name}"
+    out, seconds = _denoise(method, planned.noisy, planned.spec, workers,
+                            lambda n: progress(n, desc) if progress is not None else None)
+    if out.shape != planned.noisy.shape:
+        raise ValueError(f"method {name!r} returned shape {out.shape} for input {planned.noisy.shape}")
+    scores = score(planned.clean, out)
+    per_face = seconds / max(len(out), 1)
+    log.info("%s: %d faces, MAE %.4f, %.3g s/face", desc, len(out), float(scores["mae"].mean()), per_face)
+    return pd.DataFrame({
+        "test_set": planned.test_set, "image_id": planned.ids, "noise": planned.spec.kind,
+        "noise_params": planned.params, "noise_seed": planned.seeds.astype(np.int64), "method": name,
+        "mae": scores["mae"], "psnr": scores["psnr"], "ssim": scores["ssim"], "seconds": per_face})
+
+
+def _reusable(reuse: pd.DataFrame | None, name: str, planned: _Planned) -> pd.DataFrame | None:
+    """The earlier rows of one method and noise kind when they match the planned faces and seeds exactly."""
+    if reuse is None or reuse.empty:
+        return None
+    part = reuse[(reuse["test_set"] == planned.test_set) & (reuse["noise"] == planned.spec.kind)
+                 & (reuse["method"] == name) & (reuse["noise_params"].astype(str) == planned.params)]
+    wanted = pd.DataFrame({"image_id": planned.ids.astype(str), "noise_seed": planned.seeds.astype(np.int64)})
+    part = part.assign(image_id=part["image_id"].astype(str), noise_seed=part["noise_seed"].astype(np.int64))
+    rows = wanted.merge(part.drop_duplicates(["image_id", "noise_seed"]), on=["image_id", "noise_seed"], how="left")
+    if rows[["mae", "psnr", "ssim", "seconds"]].isna().any(axis=None):
+        return None  # some planned face has no earlier row with this exact noisy input (or lacks its time)
+    return rows[PER_IMAGE_COLUMNS].astype(PER_IMAGE_DTYPES)
+
+
+def _rows_of(name: str, method: Any, planned: _Planned, workers: int | None, progress: Progress | None,
+             reuse: pd.DataFrame | None) -> pd.DataFrame:
+    """One method's rows for one noise kind: reused from an earlier run when they match, else computed."""
+    earlier = _reusable(reuse, name, planned)
+    if earlier is None:
+        return _score(name, method, planned, workers, progress)
+    desc = f"{planned.test_set} {planned.spec.kind} {name}"
+    if progress is not None:
+        progress(len(planned.ids), f"{desc} (reused)")
+    log.info("%s: %d faces reused from an earlier run", desc, len(planned.ids))
+    return earlier
+
+
+def _empty_table() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in PER_IMAGE_DTYPES.items()})[PER_IMAGE_COLUMNS]
+
+
+def evaluate(faces: Any, test_set: str, methods: Mapping[str, Any], specs: Mapping[str, NoiseSpec],
+             base_seed: int = 0, slow_subset: int | None = None, workers: int | None = 1,
+             progress: Progress | None = None, reuse: pd.DataFrame | None = None) -> pd.DataFrame:
     """Score every method on the same noisy copies of one test set.
 
     Parameters
@@ -182,20 +230,22 @@ def evaluate(faces: Any, test_set: str, methods: dict, specs: dict[str, NoiseSpe
         ``image_id`` order, whatever their order in ``faces``.
     test_set : str
         Name written in the ``test_set`` column (``"celeba_test"``, ``"lfw"``).
-    methods : dict[str, denoising.registry.Method]
-        Methods to score; one that is not ``available(kind)`` for a noise kind is skipped there.
-    specs : dict[str, NoiseSpec]
+    methods : mapping of str to denoising.denoisers.Denoiser
+        Methods to score, called as ``method(noisy_batch, noise_spec)``; one that is not
+        ``available(kind)`` for a noise kind is skipped there.
+    specs : mapping of str to NoiseSpec
         Noise kind -> noise (e.g. ``PRESETS["post"]``).
     base_seed : int, optional
         Run seed passed to :func:`denoising.noise.noisy_copies` (default 0).
     slow_subset : int or None, optional
         Score methods flagged ``slow`` (BM3D) only on the first ``slow_subset`` faces in sorted
         ``image_id`` order (a fixed, reproducible subset); None (default) scores every face.
-    workers : int, optional
-        Processes for slow methods (chunks of faces in parallel; default 1 = this process).
-        Classical filters are rebuilt by name in the workers; other unpicklable methods run here.
+    workers : int or None, optional
+        1 (default): every chunk in this process. N > 1: N worker processes (joblib's loky
+        backend). None: the backend and ``n_jobs`` of the active :func:`joblib.parallel_config`
+        (e.g. ``backend="dask"``). The table is the same whichever is used.
     progress : callable, optional
-        ``progress(n_done, description)`` after each batch of face-method evaluations.
+        ``progress(n_done, description)`` after each chunk of face-method evaluations.
     reuse : pandas.DataFrame, optional
         Rows of an earlier run (:data:`PER_IMAGE_COLUMNS`). A method's rows for one noise kind are
         taken from it instead of recomputed when they cover exactly the faces, noise parameters and
@@ -207,67 +257,27 @@ def evaluate(faces: Any, test_set: str, methods: dict, specs: dict[str, NoiseSpe
     pandas.DataFrame
         :data:`PER_IMAGE_COLUMNS`, one row per image x noise x method, sorted by noise (in
         ``NOISE_KINDS`` order), method (in ``methods`` order) and image id. ``seconds`` is the
-        method's wall time on the batch divided by the number of faces in it, after a one-face
-        warm-up call for methods that are not slow (slow ones include starting the process pool).
+        method's compute time per face: the timed calls of all its chunks, wherever they ran,
+        divided by the number of faces (each chunk of a method that is not slow first gets an
+        untimed one-face warm-up), so it does not depend on the number of workers.
     """
     clean, ids = _sorted_faces(faces)
     if slow_subset is not None and slow_subset < 1:
         raise ValueError(f"slow_subset must be at least 1 (or None for every face), got {slow_subset}")
-    kinds = sorted(specs, key=lambda k: (NOISE_KINDS.index(k) if k in NOISE_KINDS else len(NOISE_KINDS), k))
     frames = []
-    with _Runner(workers, progress) as runner:
-        for kind in kinds:
-            spec = specs[kind]
-            if spec.kind != kind:
-                raise ValueError(f"specs[{kind!r}] is a {spec.kind} noise spec")
-            noisy, seeds = noisy_copies(clean, ids, spec, base_seed)
-            params = spec.to_json()
-            for name, method in methods.items():
-                if not method.available(kind):
-                    log.info("%s: no model for %s noise, skipped", name, kind)
-                    continue
-                n = min(len(ids), slow_subset) if (method.slow and slow_subset is not None) else len(ids)
-                earlier = _reusable(reuse, test_set, kind, name, ids[:n], seeds[:n], params)
-                if earlier is not None:
-                    frames.append(earlier)
-                    if progress:
-                        progress(n, f"{test_set} {kind} {name} (reused)")
-                    log.info("%s %s %s: %d faces reused from an earlier run", test_set, kind, name, n)
-                    continue
-                if not method.slow:
-                    # one-face warm-up, so one-time costs (imports, loading a checkpoint) are not timed
-                    method(noisy[:1], kind)
-                start = time.perf_counter()
-                out = runner.run(method, noisy[:n], kind, f"{test_set} {kind} {name}")
-                seconds = (time.perf_counter() - start) / max(n, 1)
-                if out.shape != noisy[:n].shape:
-                    raise ValueError(f"method {name!r} returned shape {out.shape} for input {noisy[:n].shape}")
-                scores = score(clean[:n], out)
-                frames.append(pd.DataFrame({
-                    "test_set": test_set, "image_id": ids[:n], "noise": kind, "noise_params": params,
-                    "noise_seed": seeds[:n].astype(np.int64), "method": name,
-                    "mae": scores["mae"], "psnr": scores["psnr"], "ssim": scores["ssim"], "seconds": seconds}))
-                log.info("%s %s %s: %d faces, MAE %.4f, %.3g s/face", test_set, kind, name, n,
-                         float(scores["mae"].mean()), seconds)
+    for kind in _kinds_in_order(specs):
+        noisy, seeds = noisy_copies(clean, ids, specs[kind], base_seed)
+        planned = _Planned(test_set, specs[kind], ids, seeds, clean, noisy)
+        for name, method in methods.items():
+            if not method.available(kind):
+                log.info("%s: no model for %s noise, skipped", name, kind)
+                continue
+            n = _faces_for(method, len(ids), slow_subset)
+            frames.append(_rows_of(name, method, planned.first(n), workers, progress, reuse))
     if not frames:
-        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in PER_IMAGE_DTYPES.items()})[PER_IMAGE_COLUMNS]
+        return _empty_table()
     # frames are built in (noise, method, sorted id) order already: that is the table's order
     return pd.concat(frames, ignore_index=True)[PER_IMAGE_COLUMNS].astype(PER_IMAGE_DTYPES)
-
-
-def _reusable(reuse: pd.DataFrame | None, test_set: str, kind: str, method: str, ids: np.ndarray,
-              seeds: np.ndarray, params: str) -> pd.DataFrame | None:
-    """The earlier rows of one method and noise kind when they match the planned faces and seeds exactly."""
-    if reuse is None or reuse.empty:
-        return None
-    part = reuse[(reuse["test_set"] == test_set) & (reuse["noise"] == kind) & (reuse["method"] == method)
-                 & (reuse["noise_params"].astype(str) == params)]
-    planned = pd.DataFrame({"image_id": ids.astype(str), "noise_seed": seeds.astype(np.int64)})
-    part = part.assign(image_id=part["image_id"].astype(str), noise_seed=part["noise_seed"].astype(np.int64))
-    rows = planned.merge(part.drop_duplicates(["image_id", "noise_seed"]), on=["image_id", "noise_seed"], how="left")
-    if rows[["mae", "psnr", "ssim", "seconds"]].isna().any(axis=None):
-        return None  # some planned face has no earlier row with this exact noisy input (or lacks its time)
-    return rows[PER_IMAGE_COLUMNS].astype(PER_IMAGE_DTYPES)
 
 
 def timings(per_image: pd.DataFrame) -> pd.DataFrame:
@@ -418,7 +428,7 @@ def markdown_results(summary: pd.DataFrame, test_sets: list[str] | None = None,
         kinds = sorted(dict.fromkeys(part["noise"]), key=lambda k: NOISE_KINDS.index(k) if k in NOISE_KINDS else 99)
         methods = list(dict.fromkeys(part["method"]))
         n_full = int(part["n_images"].max())
-        title = TEST_SET_TITLES.get(test_set, test_set)
+        title = test_set_title(test_set)
         lines = [f"**{title}** ({n_full} faces; each cell: mean MAE ↓ / PSNR dB ↑ / SSIM ↑)", "",
                  "| method | " + " | ".join(kinds) + " |", "|---|" + "---|" * len(kinds)]
         cells = part.set_index(["method", "noise"])
@@ -438,6 +448,6 @@ def markdown_results(summary: pd.DataFrame, test_sets: list[str] | None = None,
     return "\n\n".join(blocks) + "\n"
 
 
-__all__ = ["PER_IMAGE_COLUMNS", "TIMING_COLUMNS", "FLOAT_FORMAT", "PSNR_CAP", "ResultTables", "evaluate",
-           "planned_work", "summarize", "paired_comparison", "timings", "faces_summary", "write_tables",
+__all__ = ["PER_IMAGE_COLUMNS", "TIMING_COLUMNS", "FLOAT_FORMAT", "PSNR_CAP", "SLOW_CHUNK", "FAST_CHUNK",
+           "ResultTables", "evaluate", "planned_work", "summarize", "paired_comparison", "timings", "faces_summary", "write_tables",
            "load_tables", "markdown_results"]

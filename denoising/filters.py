@@ -230,9 +230,14 @@ def bm3d(images: Any, sigma: float | None = None, profile: str = "np") -> np.nda
     """
     import bm3d as bm3d_package
 
+    # one thread: the package's default (all cores) adds up blocks in a varying order, so the same face gave
+    # different last bits from call to call; parallel runs come from the evaluation's workers instead
+    settings = bm3d_package._select_profile(profile)  # the package's name -> settings lookup (a fresh copy)
+    settings.num_threads = 1
+
     def one(image: np.ndarray) -> np.ndarray:
         s = sigma if sigma is not None else estimate_noise_sigma(image)
-        return bm3d_package.bm3d_rgb(image.astype(np.float64), sigma_psd=s, profile=profile)
+        return bm3d_package.bm3d_rgb(image.astype(np.float64), sigma_psd=s, profile=settings)
 
     return _per_image(one, images)
 

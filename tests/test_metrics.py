@@ -17,12 +17,12 @@ def pair(tiny_faces):
 def test_psnr_and_ssim_match_scikit_image(pair):
     clean, other = pair
     a, b = clean.astype(np.float64), other.astype(np.float64)
-    ref_psnr = [skm.peak_signal_noise_ratio(x, y, data_range=1.0) for x, y in zip(a, b)]
-    ref_ssim = [skm.structural_similarity(x, y, win_size=7, channel_axis=-1, data_range=1.0) for x, y in zip(a, b)]
+    ref_psnr = [skm.peak_signal_noise_ratio(x, y, data_range=1.0) for x, y in zip(a, b, strict=True)]
+    ref_ssim = [skm.structural_similarity(x, y, win_size=7, channel_axis=-1, data_range=1.0) for x, y in zip(a, b, strict=True)]
     np.testing.assert_allclose(psnr(clean, other), ref_psnr, rtol=0, atol=1e-10)
     np.testing.assert_allclose(ssim(clean, other), ref_ssim, rtol=0, atol=1e-10)
     # scikit-image computes float32 inputs in float32: close, not equal
-    ref32 = [skm.structural_similarity(x, y, win_size=7, channel_axis=-1, data_range=1.0) for x, y in zip(clean, other)]
+    ref32 = [skm.structural_similarity(x, y, win_size=7, channel_axis=-1, data_range=1.0) for x, y in zip(clean, other, strict=True)]
     np.testing.assert_allclose(ssim(clean, other), ref32, atol=1e-5)
 
 

@@ -1,83 +1,115 @@
-"""The method registry: every classical method with display name and slow flag, learned ones merged."""
+"""The registry: a plain ordered mapping of Denoiser objects, classical first and learned last, every one of
+them picklable (what lets evaluation send any method to worker processes or a Dask cluster)."""
+
+from __future__ import annotations
 
 import logging
-import sys
+import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from denoising import registry
-from denoising.registry import Method, build_registry, classical_methods
+from denoising import catalogue, registry
+from denoising.denoisers import Denoiser
+from denoising.noise import PRESETS, noisy_copies
+from denoising.registry import build_registry, classical_methods
 
 EXPECTED = ["noisy", "mean", "median", "gaussian", "bilateral", "tv", "wavelet", "nl_means", "bm3d"]
+SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints"
 
 
-def test_classical_methods_names_order_and_labels():
+def _noisy(faces: np.ndarray, kind: str) -> np.ndarray:
+    noisy, _ = noisy_copies(faces, [f"f{i}" for i in range(len(faces))], PRESETS["post"][kind], base_seed=0)
+    return noisy
+
+
+def test_classical_methods_names_order_and_catalogue_facts():
     methods = classical_methods()
     assert list(methods) == EXPECTED
     assert len({m.display_name for m in methods.values()}) == len(methods)
     for name, method in methods.items():
-        assert method.name == name
-        assert method.display_name and method.description.endswith(".")
+        assert isinstance(method, Denoiser) and method.name == name
+        info = catalogue.METHODS[name]
+        assert (method.display_name, method.family, method.slow, method.description) == \
+            (info.display_name, info.family, info.slow, info.description)
         assert method.family == ("baseline" if name == "noisy" else "classical")
         assert method.slow == (name == "bm3d")
-        assert method.available("gaussian")
+        assert all(method.available(kind) for kind in catalogue.NOISE_KINDS)
     assert methods["median"].display_name == "Median filter (3×3)"
+    assert classical_methods() is not classical_methods()  # fresh objects: callers may not share state
 
 
-def test_fast_methods_work_on_a_batch(tiny_faces):
-    noisy = np.clip(tiny_faces + 0.1 * np.random.default_rng(0).standard_normal(tiny_faces.shape), 0, 1)
+def test_fast_methods_work_on_a_batch_with_a_noise_spec(tiny_faces):
+    spec = PRESETS["post"]["gaussian"]
+    noisy = _noisy(tiny_faces, "gaussian")
     for name, method in classical_methods().items():
         if method.slow:
             continue
-        out = method(noisy.astype(np.float32), "gaussian")
+        out = method(noisy, spec)
         assert out.shape == tiny_faces.shape and out.dtype == np.float32, name
-    identity = classical_methods()["noisy"](noisy, "gaussian")
-    assert np.array_equal(identity, noisy.astype(np.float32)) and identity is not noisy
+        assert out.min() >= 0.0 and out.max() <= 1.0, name
+    identity = classical_methods()["noisy"](noisy, spec)
+    assert np.array_equal(identity, noisy) and identity is not noisy
+
+
+@pytest.mark.parametrize("bad", ["gaussian", None, {"kind": "gaussian"}])
+def test_a_noise_kind_string_or_other_non_spec_raises_type_error(bad, tiny_faces):
+    for method in classical_methods().values():
+        with pytest.raises(TypeError, match="NoiseSpec"):
+            method(tiny_faces[:1], bad)
+
+
+def test_every_method_survives_a_pickle_round_trip_with_identical_outputs(tiny_faces):
+    pytest.importorskip("torch")
+    methods = build_registry(SHIPPED)
+    assert {"autoencoder", "pix2pix", "unet_l1"} <= set(methods)
+    for kind in ("gaussian", "salt_pepper"):
+        spec = PRESETS["post"][kind]
+        noisy = _noisy(tiny_faces[:2], kind)
+        for name, method in methods.items():
+            expected = method(noisy[:1] if method.slow else noisy, spec)  # the original, models already loaded
+            copy = pickle.loads(pickle.dumps(method))
+            assert copy is not method and copy.name == name and copy.family == method.family
+            got = copy(noisy[:1] if method.slow else noisy, spec)  # a learned copy reloads its checkpoint
+            assert np.array_equal(got, expected), (name, kind)
+
+
+def test_learned_pickle_carries_no_weights():
+    pytest.importorskip("torch")
+    learned = build_registry(SHIPPED)["unet_l1"]
+    learned(_noisy(np.zeros((1, 28, 28, 3), np.float32), "gaussian"), PRESETS["post"]["gaussian"])  # loads a model
+    assert len(pickle.dumps(learned)) < 2_000  # a path and a name, not megabytes of weights
 
 
 def test_build_registry_without_checkpoints(tmp_path):
     assert list(build_registry(tmp_path)) == EXPECTED
     assert list(build_registry(None)) == EXPECTED
     assert list(build_registry(tmp_path / "missing", include_slow=False)) == EXPECTED[:-1]
-
-
-def _fake_learned(slow=False):
-    return {"autoencoder": Method("autoencoder", "Autoencoder", "learned", slow, "A network.",
-                                  lambda images, kind: np.asarray(images, np.float32),
-                                  available=lambda kind: kind == "gaussian")}
-
-
-def test_learned_methods_come_last(monkeypatch, tmp_path):
-    import denoising.models
-
-    monkeypatch.setattr(denoising.models, "learned_methods", lambda checkpoint_dir: _fake_learned())
-    methods = build_registry(tmp_path)
-    assert list(methods) == EXPECTED + ["autoencoder"]
-    assert methods["autoencoder"].available("gaussian") and not methods["autoencoder"].available("speckle")
-    assert list(build_registry(tmp_path, include_slow=False)) == EXPECTED[:-1] + ["autoencoder"]
-
-
-def test_broken_learned_models_are_logged_not_hidden(monkeypatch, tmp_path, caplog):
-    import denoising.models
-
-    def broken(checkpoint_dir):
-        raise RuntimeError("checkpoint folder is corrupt")
-
-    monkeypatch.setattr(denoising.models, "learned_methods", broken)
-    with caplog.at_level(logging.ERROR, logger=registry.__name__):
-        assert list(build_registry(tmp_path)) == EXPECTED
-    assert "checkpoint folder is corrupt" in caplog.text
-
-
-def test_missing_models_package_gives_classical_methods(monkeypatch, tmp_path):
-    monkeypatch.setitem(sys.modules, "denoising.models", None)  # makes the import raise ImportError
+    (tmp_path / "not_a_folder").write_text("x")
+    assert list(build_registry(tmp_path / "not_a_folder")) == EXPECTED
+    (tmp_path / "autoencoder-gaussian.safetensors").write_bytes(b"")  # weights without the card beside them
     assert list(build_registry(tmp_path)) == EXPECTED
 
 
-@pytest.mark.parametrize("kind", ["gaussian", "salt_pepper"])
-def test_method_call_passes_noise_kind(kind):
-    seen = []
-    method = Method("x", "X", "learned", False, "X.", lambda images, k: seen.append(k) or images)
-    method(np.zeros((1, 28, 28, 3), np.float32), kind)
-    assert seen == [kind]
+def test_learned_methods_come_last(tmp_path):
+    pytest.importorskip("torch")
+    from dashboard_fixtures import make_checkpoint
+
+    make_checkpoint(tmp_path)  # an autoencoder for Gaussian noise only
+    methods = build_registry(tmp_path)
+    assert list(methods) == EXPECTED + ["autoencoder"]
+    assert methods["autoencoder"].family == "learned"
+    assert methods["autoencoder"].available("gaussian") and not methods["autoencoder"].available("speckle")
+    assert list(build_registry(tmp_path, include_slow=False)) == EXPECTED[:-1] + ["autoencoder"]
+    assert list(build_registry(SHIPPED))[len(EXPECTED):] == list(catalogue.ARCHS)
+
+
+def test_unreadable_checkpoint_folder_gives_classical_methods_and_says_why(monkeypatch, tmp_path, caplog):
+    def unreadable(checkpoint_dir):
+        raise PermissionError(f"[Errno 13] Permission denied: '{checkpoint_dir}'")
+
+    monkeypatch.setattr(registry, "learned_denoisers", unreadable)
+    with caplog.at_level(logging.ERROR, logger=registry.__name__):
+        assert list(build_registry(tmp_path)) == EXPECTED
+    assert "Permission denied" in caplog.text and str(tmp_path) in caplog.text

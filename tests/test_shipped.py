@@ -55,9 +55,10 @@ def test_shipped_generators_denoise_lfw_through_the_registry():
     registry = build_registry(CHECKPOINTS)
     faces = load_lfw_faces(size=28).images[:8]
     for kind in ("gaussian", "speckle"):
-        noisy, _ = noisy_copies(faces, [str(i) for i in range(8)], PRESETS["post"][kind], base_seed=0)
+        spec = PRESETS["post"][kind]
+        noisy, _ = noisy_copies(faces, [str(i) for i in range(8)], spec, base_seed=0)
         for arch in ARCHS:
-            out = registry[arch](noisy, kind)
+            out = registry[arch](noisy, spec)
             assert out.shape == faces.shape and out.dtype == np.float32 and 0 <= out.min() <= out.max() <= 1
             # trained on CelebA, still far better than the noisy input on these unseen LFW faces
             assert np.abs(out - faces).mean() < 0.6 * np.abs(noisy - faces).mean(), (arch, kind)
@@ -90,3 +91,33 @@ def test_shipped_tables_cover_every_method_and_both_test_sets():
     assert set(full.loc[full["test_set"] == "lfw", "n_images"]) == {100}
     per_image = tables.per_image
     assert len(per_image) == int(summary["n_images"].sum())
+
+
+def test_re_evaluating_shipped_checkpoints_reproduces_the_shipped_lfw_rows():
+    """Today's code on the first LFW faces gives the shipped per-image rows (fast filters and learned models)."""
+    import pandas as pd
+
+    from denoising.evaluation import PER_IMAGE_COLUMNS, evaluate, load_tables
+    from denoising.faces import load_lfw_faces
+    from denoising.noise import PRESETS
+    from denoising.registry import build_registry
+    from denoising.runs import first_faces
+
+    methods = build_registry(CHECKPOINTS, include_slow=False)
+    faces = first_faces(load_lfw_faces(size=28), 10)
+    fresh = evaluate(faces, "lfw", methods, PRESETS["post"], base_seed=0)
+    shipped = load_tables(TABLES).per_image
+    shipped = shipped[(shipped["test_set"] == "lfw") & shipped["image_id"].isin(fresh["image_id"])
+                      & shipped["method"].isin(list(methods))]
+    keys = ["test_set", "image_id", "noise", "method"]
+    merged = fresh.merge(shipped, on=keys, how="outer", suffixes=("", "_shipped"), indicator=True)
+    assert (merged["_merge"] == "both").all() and len(merged) == 10 * 4 * len(methods)
+    assert (merged["noise_seed"] == merged["noise_seed_shipped"]).all()
+    assert (merged["noise_params"] == merged["noise_params_shipped"]).all()
+    # written with 6 significant digits; another CPU's kernels may move the last digit of a learned model's score
+    for metric in ("mae", "psnr", "ssim"):
+        assert np.allclose(merged[metric], merged[f"{metric}_shipped"], rtol=1e-5, atol=0), metric
+    # and the row order is the shipped one
+    order = fresh[keys].merge(shipped[keys].reset_index(), on=keys)["index"]
+    assert order.is_monotonic_increasing
+    assert list(fresh.columns) == PER_IMAGE_COLUMNS and isinstance(fresh, pd.DataFrame)
