@@ -232,7 +232,12 @@ def bm3d(images: Any, sigma: float | None = None, profile: str = "np") -> np.nda
 
     # one thread: the package's default (all cores) adds up blocks in a varying order, so the same face gave
     # different last bits from call to call; parallel runs come from the evaluation's workers instead
-    settings = bm3d_package._select_profile(profile)  # the package's name -> settings lookup (a fresh copy)
+    profiles = {"np": bm3d_package.BM3DProfile, "refilter": bm3d_package.BM3DProfileRefilter,
+                "vn": bm3d_package.BM3DProfileVN, "high": bm3d_package.BM3DProfileHigh,
+                "vn_old": bm3d_package.BM3DProfileVNOld, "deb": bm3d_package.BM3DProfileDeb}
+    if profile not in profiles:
+        raise ValueError(f"unknown BM3D profile {profile!r}; choose from {', '.join(profiles)}")
+    settings = profiles[profile]()
     settings.num_threads = 1
 
     def one(image: np.ndarray) -> np.ndarray:

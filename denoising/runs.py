@@ -51,9 +51,9 @@ from denoising.registry import DEFAULT_CHECKPOINT_DIR, build_registry
 
 log = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-#: Where runs write by default (git-ignored).
-RUNS_DIR = REPO_ROOT / "runs"
+#: Where training and evaluation runs write by default: ``runs/`` in the working directory (git-ignored in
+#: this repository, where README's commands run).
+RUNS_DIR = Path("runs")
 #: The shipped result tables.
 SHIPPED_TABLES = DEFAULT_CHECKPOINT_DIR / "tables"
 #: Bootstrap resamples for the summary's confidence intervals.

@@ -52,6 +52,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from denoising.catalogue import ARCH_MODEL, ARCHS, DEFAULT_PRESET
+from denoising.runs import RUNS_DIR
 
 from .models import checkpoint as ckpt
 from .models.autoencoder import Autoencoder
@@ -723,7 +724,7 @@ def _train_locked(out: _Output, noise_spec: Any, faces: Any, config: TrainConfig
 
 
 # ----------------------------------------------------------------------------- several runs (the CLI's call)
-RUNS_ROOT = Path("runs")
+RUNS_ROOT = RUNS_DIR
 
 
 def run_label(archs: tuple[str, ...] | list[str], kinds: tuple[str, ...] | list[str]) -> str:

@@ -10,7 +10,7 @@ Examples
 python scripts/evaluate.py --data .cache/faces/<prepared cache>            # full run -> runs/evaluate-<time>/
 python scripts/evaluate.py --data <cache> --out checkpoints/tables --force  # replace the shipped tables
 python scripts/evaluate.py --data <cache> --limit 20 --skip-slow           # smoke run
-python scripts/evaluate.py --data <cache> --dask-scheduler tcp://10.0.0.5:8786   # on a Dask cluster
+python scripts/evaluate.py --data <cache> --dask-scheduler tcp://scheduler-host:8786   # on a Dask cluster
 python scripts/evaluate.py --markdown-only                                 # README table from shipped tables
 python scripts/evaluate.py --data <cache> --reuse checkpoints/tables       # after retraining: keep the BM3D rows
 """
@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "cores; 1 = this process only)")
     parser.add_argument("--dask-scheduler", default=None, metavar="ADDRESS",
                         help="run the work on the Dask distributed cluster whose scheduler is at ADDRESS (e.g. "
-                             "tcp://10.0.0.5:8786) instead of local processes; workers need this package installed "
+                             "tcp://scheduler-host:8786) instead of local processes; workers need this package installed "
                              "and the checkpoints at the same path; same tables as a local run")
     parser.add_argument("--skip-slow", action="store_true", help="leave out slow methods (BM3D) entirely")
     parser.add_argument("--reuse", type=Path, default=None,
