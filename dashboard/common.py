@@ -23,7 +23,7 @@ from denoising.noise import PRESETS, NoiseSpec
 REPO_ROOT = Path(__file__).resolve().parents[1]
 HOW_TO_TRAIN = (
     "No trained neural networks found, so only the classical filters are shown. To add them, run "
-    "`python scripts/train.py --arch all --noise all --data .cache/faces/<your prepared faces>`, "
+    "`python scripts/train.py --arch all --noise all --data .cache/faces/<your prepared faces> --out checkpoints`, "
     "then reload this page."
 )
 FACE_SCALE = 6  # 28 px faces are shown 6x larger, pixel for pixel
@@ -64,7 +64,7 @@ def per_image_or_stop():
     """The per-face results table; without one, say how to make it and end the page here."""
     per_image = tables().per_image
     if per_image.empty:
-        st.info("No per-face results yet: run `python scripts/evaluate.py --data .cache/faces/<your prepared faces>`. "
+        st.info("No per-face results yet: run `python scripts/evaluate.py --data .cache/faces/<your prepared faces> --out checkpoints/tables`. "
                 "The Noise lab works without them.")
         st.stop()
     return per_image
@@ -318,7 +318,7 @@ def sidebar() -> None:
         if folder and not Path(folder).is_dir():
             st.warning(f"The CelebA folder {folder} does not exist; showing the built-in faces only.")
         if tables().empty:
-            st.info("No result tables found yet; run `python scripts/evaluate.py --data .cache/faces/<your prepared faces>` to make them.")
+            st.info("No result tables found yet; run `python scripts/evaluate.py --data .cache/faces/<your prepared faces> --out checkpoints/tables` to make them.")
 
 
 def table_row(test_set: str, image_id: str, noise: str):

@@ -13,7 +13,7 @@ st.write("Each method got the same noisy test faces and was scored against the o
 data = common.tables()
 names = common.method_names()
 if data.empty:
-    st.info("No results yet. Make them with `python scripts/evaluate.py --data .cache/faces/<your prepared faces>`; meanwhile the Noise lab works on the "
+    st.info("No results yet. Make them with `python scripts/evaluate.py --data .cache/faces/<your prepared faces> --out checkpoints/tables`; meanwhile the Noise lab works on the "
             "built-in faces.")
     st.stop()
 
