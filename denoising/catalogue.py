@@ -82,6 +82,17 @@ PRESET_PARAMS: dict[str, dict[str, dict]] = {
 }
 DEFAULT_PRESET = "post"
 
+#: The strength sweep: each kind's own parameter (σ, peak, amount, σ) from mild to beyond the post's.
+#: The other parameters of a kind (salt_fraction, per) stay at the default preset's values.
+SWEEP_STRENGTHS = {
+    "gaussian": (0.02, 0.05, 0.1, 0.2, math.sqrt(0.1), 0.45),
+    "poisson": (1024.0, 256.0, 64.0, 16.0, 8.0, 4.0),
+    "salt_pepper": (0.001, 0.004, 0.01, 0.03, 0.1, 0.2),
+    "speckle": (0.1, 0.25, 0.5, 0.75, 1.0, 1.5),
+}
+#: Words for the two ends of each kind's strength axis ("mild" end first).
+STRENGTH_ENDS = ("mild", "strong")
+
 # ----------------------------------------------------------------------------- methods
 
 FAMILIES = ("baseline", "classical", "learned")
@@ -176,6 +187,6 @@ def display_name(method: str) -> str:
 
 
 __all__ = ["NOISE_KINDS", "NOISE_NAMES", "NOISE_LABELS", "NOISE_DESCRIPTIONS", "Strength", "STRENGTHS",
-           "PRESET_PARAMS", "DEFAULT_PRESET", "FAMILIES", "MethodInfo", "METHODS", "ARCHS", "ARCH_MODEL",
+           "PRESET_PARAMS", "DEFAULT_PRESET", "SWEEP_STRENGTHS", "STRENGTH_ENDS", "FAMILIES", "MethodInfo", "METHODS", "ARCHS", "ARCH_MODEL",
            "METRICS", "HIGHER_IS_BETTER", "METRIC_SHORT", "METRIC_LABELS", "TEST_SET_TITLES", "test_set_title",
            "noise_label", "display_name"]

@@ -51,3 +51,12 @@ def test_unknown_names_are_shown_as_they_are():
     assert catalogue.noise_label("blur") == "blur"
     assert catalogue.test_set_title("celeba_test") == "CelebA test split"
     assert catalogue.test_set_title("mine") == "mine"
+
+
+def test_sweep_has_six_strengths_per_kind_including_the_posts():
+    for kind, strengths in catalogue.SWEEP_STRENGTHS.items():
+        parameter = catalogue.STRENGTHS[kind].parameter
+        assert len(set(strengths)) >= 6, kind
+        assert catalogue.PRESET_PARAMS["post"][kind][parameter] in strengths, kind
+        for value in strengths:  # every sweep strength is a valid noise of that kind
+            NoiseSpec(kind, {**catalogue.PRESET_PARAMS["post"][kind], parameter: value})
