@@ -1,6 +1,6 @@
 """Face-denoising lab dashboard: ``streamlit run dashboard/app.py``.
 
-Six pages (Findings, Browse test faces, Noise lab, Error distributions, Training, Method).
+Seven pages (Findings, Browse test faces, Noise lab, Noise strength, Error distributions, Training, Method).
 Locations come from environment variables with repo defaults: DENOISING_TABLES_DIR,
 DENOISING_CHECKPOINT_DIR, DENOISING_CELEBA_DIR (also a sidebar setting).
 """
@@ -15,6 +15,7 @@ PAGES = [
     st.Page("views/findings.py", title="Findings", icon=":material/insights:", default=True),
     st.Page("views/browse.py", title="Browse test faces", icon=":material/photo_library:", url_path="browse"),
     st.Page("views/noise_lab.py", title="Noise lab", icon=":material/tune:", url_path="noise_lab"),
+    st.Page("views/noise_strength.py", title="Noise strength", icon=":material/show_chart:", url_path="noise_strength"),
     st.Page("views/distributions.py", title="Error distributions", icon=":material/bar_chart:", url_path="distributions"),
     st.Page("views/training.py", title="Training", icon=":material/model_training:", url_path="training"),
     st.Page("views/method.py", title="Method", icon=":material/menu_book:", url_path="method"),

@@ -6,12 +6,22 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from denoising.catalogue import HIGHER_IS_BETTER, METRIC_LABELS, METRIC_SHORT, noise_label
+from dashboard.tables import format_strength, log_strength_axis, preset_strength, runs_downwards, strength_text
+from denoising.catalogue import (
+    HIGHER_IS_BETTER,
+    METHODS,
+    METRIC_LABELS,
+    METRIC_SHORT,
+    STRENGTH_ENDS,
+    STRENGTHS,
+    noise_label,
+)
 
 # One distinct colour per method in registry order (noisy input grey, 8 filters, 3 networks in strong colours);
-# plotly's default palette has only 10 and would repeat.
+# plotly's default palette has only 10 and would repeat. The tail serves methods added later.
 COLORWAY = ["#7f7f7f", "#aec7e8", "#1f77b4", "#98df8a", "#2ca02c", "#ffbb78", "#ff7f0e", "#c5b0d5", "#9467bd",
-            "#d62728", "#e377c2", "#17becf", "#8c564b", "#bcbd22"]
+            "#d62728", "#e377c2", "#17becf", "#8c564b", "#bcbd22", "#393b79", "#637939", "#843c39", "#7b4173",
+            "#9edae5", "#dbdb8d"]
 
 
 def _name(names: dict[str, str], method: str) -> str:
@@ -123,6 +133,113 @@ def training_curves(history: pd.DataFrame, noisy_val: dict | None = None, kept_e
     fig.update_layout(margin=dict(l=10, r=10, t=50, b=10), height=360,
                       legend=dict(orientation="h", yanchor="bottom", y=-0.35))
     return fig
+
+
+def method_colors(methods: list[str]) -> dict[str, str]:
+    """A fixed colour per method: the catalogue's methods by their place in it, others after them in the order given.
+
+    So a method keeps its colour whichever others are shown beside it.
+    """
+    order = list(dict.fromkeys([*METHODS, *methods]))
+    return {method: COLORWAY[i % len(COLORWAY)] for i, method in enumerate(order)}
+
+
+def _rgba(color: str, alpha: float) -> str:
+    red, green, blue = (int(color[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({red},{green},{blue},{alpha})"
+
+
+def _n_text(n: np.ndarray, most: float) -> str:
+    """' · n = 100' (or '100–660') when a method was scored on fewer faces than the most in the table."""
+    if not len(n) or n.min() >= most:
+        return ""
+    low, high = int(n.min()), int(n.max())
+    return f" · n = {low}" if low == high else f" · n = {low}–{high}"
+
+
+def _method_traces(fig: go.Figure, rows: pd.DataFrame, metric: str, label: str, color: str, kind: str) -> None:
+    """One method's line with its 95 % band (drawn as the band's upper edge, then the lower edge filled up to it)."""
+    x, mean = rows["strength"].to_numpy(float), rows[f"{metric}_mean"].to_numpy(float)
+    low, high = rows[f"{metric}_ci_low"].to_numpy(float), rows[f"{metric}_ci_high"].to_numpy(float)
+    if np.isfinite(low).all() and np.isfinite(high).all():
+        fig.add_scatter(x=x, y=high, mode="lines", line=dict(width=0), legendgroup=label, showlegend=False,
+                        hoverinfo="skip")
+        fig.add_scatter(x=x, y=low, mode="lines", line=dict(width=0), fill="tonexty", fillcolor=_rgba(color, 0.18),
+                        legendgroup=label, showlegend=False, hoverinfo="skip")
+    texts = [f"{strength_text(kind, v)}<br>{METRIC_SHORT[metric]} {m:.4g} (95 % interval {lo:.4g} to {hi:.4g})"
+             f"<br>n = {int(n)} faces" for v, m, lo, hi, n in zip(x, mean, low, high, rows["n_images"], strict=True)]
+    fig.add_scatter(x=x, y=mean, mode="lines+markers", name=label, legendgroup=label, line=dict(color=color),
+                    marker=dict(color=color, size=6), text=texts,
+                    hovertemplate=f"{label}<br>%{{text}}<extra></extra>")
+
+
+def _training_marks(rows: pd.DataFrame, metric: str, span: tuple[float, float], log_x: bool) -> tuple[list, list]:
+    """Where a network's line passes its training strength(s): sweep points inside a range, else interpolated."""
+    x, y = rows["strength"].to_numpy(float), rows[f"{metric}_mean"].to_numpy(float)
+    low, high = span
+    inside = (x >= low * (1 - 1e-9)) & (x <= high * (1 + 1e-9))
+    if low != high and inside.any():
+        return list(x[inside]), list(y[inside])
+    order = np.argsort(x)
+    xs, ys = x[order], y[order]
+    if not len(xs) or not xs[0] <= low <= xs[-1]:
+        return [], []
+    where = (np.log(xs), np.log(low)) if log_x else (xs, low)
+    return [low], [float(np.interp(where[1], where[0], ys))]
+
+
+def strength_curves(sweep: pd.DataFrame, kind: str, metric: str, methods: list[str], names: dict[str, str],
+                    colors: dict[str, str], trained: dict[str, tuple[float, float]] | None = None) -> go.Figure:
+    """Mean ``metric`` against the kind's strength for each method, with 95 % bands, mild on the left.
+
+    Parameters
+    ----------
+    sweep : the sweep rows of one test set and noise kind (``sweep_summary.csv``).
+    kind : the noise kind; its own parameter is the x axis (log when it spans 20x or more, reversed for peak).
+    metric : mae, psnr or ssim.
+    methods : which methods to draw, in legend order.
+    names, colors : method name -> display name, and -> colour (:func:`method_colors`).
+    trained : network name -> (low, high) strength it was trained on, marked with a star on its line.
+    """
+    fig, log_x = go.Figure(), log_strength_axis(kind)
+    most = sweep["n_images"].max() if len(sweep) else 0
+    trained, marked = trained or {}, False
+    for method in methods:
+        rows = sweep[sweep["method"] == method].dropna(subset=[f"{metric}_mean"]).sort_values("strength")
+        if rows.empty:
+            continue
+        label = _name(names, method) + _n_text(rows["n_images"].to_numpy(float), most)
+        _method_traces(fig, rows, metric, label, colors.get(method, COLORWAY[0]), kind)
+        if method in trained:
+            xs, ys = _training_marks(rows, metric, trained[method], log_x)
+            fig.add_scatter(x=xs, y=ys, mode="markers", name="trained at", legendgroup="trained",
+                            showlegend=bool(xs) and not marked,
+                            marker=dict(symbol="star", size=15, color=colors.get(method), line=dict(width=1)),
+                            hovertemplate=f"{_name(names, method)} was trained at %{{x:.3g}}<extra></extra>")
+            marked = marked or bool(xs)
+    _strength_layout(fig, sweep, kind, metric)
+    return fig
+
+
+def _strength_layout(fig: go.Figure, sweep: pd.DataFrame, kind: str, metric: str) -> None:
+    """Axes in the kind's own unit, mild on the left, the post's strength and the words at the two ends."""
+    preset = preset_strength(kind)
+    values = sweep[f"{metric}_mean"].replace([np.inf, -np.inf], np.nan).dropna()
+    if len(values):  # a dotted vertical at the post's strength, as a trace: shapes on log axes need log10 positions
+        fig.add_scatter(x=[preset, preset], y=[values.min(), values.max()], mode="lines+text",
+                        text=["", "the post's"], textposition="top center", showlegend=False, hoverinfo="skip",
+                        line=dict(color="grey", dash="dot", width=1), textfont=dict(color="grey"))
+    ticks = sorted(set(sweep["strength"].astype(float)))
+    fig.update_xaxes(type="log" if log_strength_axis(kind) else "linear", tickvals=ticks,
+                     ticktext=[format_strength(v) for v in ticks], title_text=STRENGTHS[kind].label,
+                     autorange="reversed" if runs_downwards(kind) else True)
+    mild, strong = STRENGTH_ENDS
+    for x, text, anchor in ((0, f"← {mild}", "left"), (1, f"{strong} →", "right")):
+        fig.add_annotation(x=x, y=1.0, xref="paper", yref="paper", text=text, showarrow=False, xanchor=anchor,
+                           yanchor="bottom", font=dict(color="grey"))
+    fig.update_layout(title=dict(text=noise_label(kind), x=0.5, xanchor="center"), yaxis_title=METRIC_LABELS[metric],
+                      margin=dict(l=10, r=10, t=60, b=10), height=430, hovermode="closest",
+                      legend=dict(orientation="h", yanchor="top", y=-0.22, x=0))
 
 
 def figure_html(fig: go.Figure) -> str:

@@ -16,11 +16,21 @@ import streamlit as st
 
 from dashboard import facesource
 from dashboard.images import png_bytes
-from dashboard.tables import Tables, read_tables
+from dashboard.tables import Tables, read_tables, training_range
+
+# re-exported: the pages and tests reach them as common.*
+from dashboard.tables import checkpoint_dir as checkpoint_dir
+from dashboard.tables import format_strength as format_strength
+from dashboard.tables import tables_dir as tables_dir
 from denoising import catalogue
 from denoising.noise import PRESETS, NoiseSpec
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+HOW_TO_SWEEP = (
+    "No strength sweep yet. To make it, run "
+    "`python scripts/sweep.py --data .cache/faces/<your prepared faces> --out checkpoints/tables`, "
+    "then reload this page."
+)
 HOW_TO_TRAIN = (
     "No trained neural networks found, so only the classical filters are shown. To add them, run "
     "`python scripts/train.py --arch all --noise all --data .cache/faces/<your prepared faces> --out checkpoints`, "
@@ -30,14 +40,7 @@ FACE_SCALE = 6  # 28 px faces are shown 6x larger, pixel for pixel
 
 
 # ---------------------------------------------------------------- locations (env vars, with repo defaults)
-def checkpoint_dir() -> Path:
-    """Trained models: ``DENOISING_CHECKPOINT_DIR`` or ``<repo>/checkpoints``."""
-    return Path(os.environ.get("DENOISING_CHECKPOINT_DIR") or REPO_ROOT / "checkpoints")
-
-
-def tables_dir() -> Path:
-    """Result tables: ``DENOISING_TABLES_DIR`` or ``<checkpoints>/tables``."""
-    return Path(os.environ.get("DENOISING_TABLES_DIR") or checkpoint_dir() / "tables")
+# checkpoint_dir() and tables_dir() live in dashboard.tables (no streamlit) so scripts can find the tables too
 
 
 def celeba_dir() -> str:
@@ -68,6 +71,46 @@ def per_image_or_stop():
                 "The Noise lab works without them.")
         st.stop()
     return per_image
+
+
+def sweep_or_stop():
+    """The strength-sweep table; without one (or with an unreadable one), say so and end the page here."""
+    data = tables()
+    if data.sweep_error:
+        st.error(f"The strength sweep in {tables_dir()} cannot be shown: {data.sweep_error} "
+                 "Make it again with `python scripts/sweep.py --data .cache/faces/<your prepared faces> "
+                 "--out checkpoints/tables`.")
+        st.stop()
+    if data.sweep.empty:
+        st.info(HOW_TO_SWEEP)
+        st.stop()
+    return data.sweep
+
+
+@st.cache_data(show_spinner=False)
+def _training_ranges(folder: str, stamp: tuple) -> dict[tuple[str, str], tuple[float, float]]:
+    import json
+
+    ranges = {}
+    for name, _ in stamp:
+        try:
+            card = json.loads((Path(folder) / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue  # an unreadable card only loses its mark
+        found = training_range(card) if isinstance(card, dict) else None
+        if found:
+            ranges[found[:2]] = found[2:]
+    return ranges
+
+
+def training_ranges(kind: str) -> dict[str, tuple[float, float]]:
+    """Network name -> (low, high) strength of ``kind`` it was trained on, from the checkpoint cards."""
+    folder = checkpoint_dir()
+    cards = sorted(p for p in folder.glob("*.json") if p.with_suffix(".safetensors").is_file()) \
+        if folder.is_dir() else []
+    stamp = tuple((p.name, p.stat().st_mtime_ns) for p in cards)
+    return {method: span for (method, card_kind), span in _training_ranges(str(folder), stamp).items()
+            if card_kind == kind}
 
 
 @st.cache_resource(show_spinner=False)
@@ -210,11 +253,6 @@ def regenerate_noisy(clean: np.ndarray, noise: NoiseSpec, seed: int) -> np.ndarr
 
 
 # ---------------------------------------------------------------- Noise lab strength slider
-def format_strength(value: float) -> str:
-    """A strength for the slider: whole numbers as they are, others to three significant digits."""
-    return f"{value:g}" if float(value).is_integer() else f"{value:.3g}"
-
-
 def strength_choices(kind: str) -> tuple[list[float], float]:
     """The Noise lab's slider positions for ``kind`` and the default among them.
 

@@ -25,6 +25,7 @@ PAGES = {
     "": ("image", "chart"),  # Findings, the landing page
     "browse": ("image",),
     "noise_lab": ("faces",),
+    "noise_strength": ("chart", "image"),
     "distributions": ("chart",),
     "training": ("chart",),
     "method": ("image",),

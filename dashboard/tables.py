@@ -6,13 +6,46 @@ No streamlit here: the pages wrap these in ``st.cache_data``; tests call them di
 from __future__ import annotations
 
 import json
+import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from denoising.catalogue import HIGHER_IS_BETTER, METRICS, noise_label
+from denoising.catalogue import (
+    DEFAULT_PRESET,
+    HIGHER_IS_BETTER,
+    METRICS,
+    NOISE_KINDS,
+    NOISE_NAMES,
+    PRESET_PARAMS,
+    STRENGTHS,
+    SWEEP_STRENGTHS,
+    noise_label,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SWEEP_FILE = "sweep_summary.csv"
+#: The strength sweep's summary columns, in order (the sweep script writes exactly these).
+SWEEP_COLUMNS = ("test_set", "noise", "strength", "method", "family", "n_images",
+                 *(f"{metric}_{part}" for metric in METRICS for part in ("mean", "ci_low", "ci_high")))
+
+
+# ---------------------------------------------------------------- locations (env vars, with repo defaults)
+def checkpoint_dir() -> Path:
+    """Trained models: ``DENOISING_CHECKPOINT_DIR`` or ``<repo>/checkpoints``."""
+    return Path(os.environ.get("DENOISING_CHECKPOINT_DIR") or REPO_ROOT / "checkpoints")
+
+
+def tables_dir() -> Path:
+    """Result tables: ``DENOISING_TABLES_DIR`` or ``<checkpoints>/tables``."""
+    return Path(os.environ.get("DENOISING_TABLES_DIR") or checkpoint_dir() / "tables")
+
+
+class SweepTableError(ValueError):
+    """A strength-sweep table that cannot be read; the message is meant for the reader."""
 
 
 @dataclass
@@ -24,6 +57,10 @@ class Tables:
     timings: pd.DataFrame = field(default_factory=pd.DataFrame)
     meta: dict = field(default_factory=dict)
     folder: str = ""
+    #: the strength sweep (``sweep_summary.csv``); empty when missing or unreadable
+    sweep: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: why ``sweep_summary.csv`` could not be read ("" when it was read or is simply missing)
+    sweep_error: str = ""
 
     @property
     def empty(self) -> bool:
@@ -59,6 +96,11 @@ def read_tables(folder: Path) -> Tables:
             tables.meta = json.loads(meta_path.read_text())
         except (OSError, ValueError):
             tables.meta = {}
+    if (folder / SWEEP_FILE).is_file():
+        try:
+            tables.sweep = read_sweep(folder / SWEEP_FILE)
+        except SweepTableError as error:
+            tables.sweep_error = str(error)
     return tables
 
 
@@ -215,3 +257,247 @@ def paired(per_image: pd.DataFrame, test_set: str, noise: str, a: str, b: str, m
 
     result = paired_comparison(per_image, a, b, metric, noise, test_set, with_differences=True)
     return result if result["n"] else None
+
+
+# ---------------------------------------------------------------- the strength sweep
+def read_sweep(path: Path) -> pd.DataFrame:
+    """Read ``sweep_summary.csv``: one row per test set, noise kind, strength and method.
+
+    Columns beyond :data:`SWEEP_COLUMNS` are dropped; numbers are checked to be numbers.
+
+    Raises
+    ------
+    SweepTableError
+        With one line for the reader when the file is not a CSV table, lacks a column, holds text
+        where a number belongs, or names the same (test set, noise, strength, method) twice.
+    """
+    name = Path(path).name
+    try:
+        frame = pd.read_csv(path, dtype={"test_set": str, "noise": str, "method": str, "family": str})
+    except (OSError, ValueError) as error:  # pandas' parser and empty-file errors are ValueErrors
+        raise SweepTableError(f"{name} could not be read as a CSV table ({type(error).__name__}).") from None
+    missing = [column for column in SWEEP_COLUMNS if column not in frame.columns]
+    if missing:
+        raise SweepTableError(f"{name} lacks the column{'s' * (len(missing) > 1)} {', '.join(missing)}.")
+    if frame.empty:
+        raise SweepTableError(f"{name} has no rows.")
+    frame = frame[list(SWEEP_COLUMNS)].copy()
+    for column in SWEEP_COLUMNS[5:]:
+        values = pd.to_numeric(frame[column], errors="coerce")
+        bad = values.isna() & frame[column].notna()
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise SweepTableError(f"{name}, line {row + 2}: {column} is {frame[column].iloc[row]!r}, not a number.")
+        frame[column] = values.astype(float)
+    if not (np.isfinite(frame["strength"]) & (frame["strength"] > 0)).all():
+        raise SweepTableError(f"{name}: every strength must be a positive number.")
+    repeated = frame.duplicated(["test_set", "noise", "strength", "method"])
+    if repeated.any():
+        row = frame[repeated].iloc[0]
+        raise SweepTableError(f"{name} has two rows for {row['method']} at {row['noise']} {row['strength']:g} "
+                              f"on {row['test_set']}.")
+    return frame
+
+
+def format_strength(value: float) -> str:
+    """A strength for people: whole numbers as they are, others to three significant digits."""
+    return f"{value:g}" if float(value).is_integer() else f"{value:.3g}"
+
+
+def strength_symbol(kind: str) -> str:
+    """The kind's strength parameter as a reader sees it: σ, peak or amount."""
+    parameter = STRENGTHS[kind].parameter
+    return "σ" if parameter == "sigma" else parameter
+
+
+def strength_text(kind: str, value: float) -> str:
+    """E.g. ``"σ 0.316"``, ``"peak 256"``."""
+    return f"{strength_symbol(kind)} {format_strength(value)}"
+
+
+def strengths_text(kind: str, values: list[float]) -> str:
+    """E.g. ``"σ 0.02"``, ``"σ 0.02 and 0.05"``, ``"peak 8, 4 and 2"`` (in the order given)."""
+    shown = [format_strength(v) for v in values]
+    listed = shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]
+    return f"{strength_symbol(kind)} {listed}"
+
+
+def runs_downwards(kind: str) -> bool:
+    """Whether a larger value is milder noise (Poisson's peak: more light), as the catalogue's sweep is ordered."""
+    sweep = SWEEP_STRENGTHS.get(kind, ())
+    return len(sweep) > 1 and sweep[-1] < sweep[0]
+
+
+def mild_to_strong(kind: str, values) -> list[float]:
+    """The distinct strengths in ``values``, mildest first."""
+    return sorted({float(v) for v in values}, reverse=runs_downwards(kind))
+
+
+def log_strength_axis(kind: str) -> bool:
+    """Whether the kind's sweep spans enough (20x or more: Gaussian σ, peak, amount) to be drawn on a log axis.
+
+    On a linear axis the mild end of such a sweep (σ 0.02 and 0.05) would crowd into one corner.
+    """
+    sweep = SWEEP_STRENGTHS.get(kind, ())
+    return bool(sweep) and max(sweep) >= 20 * min(sweep)
+
+
+def preset_strength(kind: str) -> float:
+    """The post's strength for ``kind`` (the default preset's value of the kind's own parameter)."""
+    return float(PRESET_PARAMS[DEFAULT_PRESET][kind][STRENGTHS[kind].parameter])
+
+
+def _range_text(kind: str, values: list[float], every: bool) -> str:
+    if len(values) == 1:
+        return f"at {strength_text(kind, values[0])}"
+    span = f"{strength_symbol(kind)} {format_strength(values[0])} to {format_strength(values[-1])}"
+    return f"at every strength ({span})" if every else f"from {span}"
+
+
+FAMILY_VERDICTS = {"baseline": "leaving the photo alone is best", "classical": "classical filters win",
+                   "learned": "the networks win"}
+
+
+def sweep_winners(part: pd.DataFrame, kind: str, metric: str) -> list[tuple[float, str, str]]:
+    """(strength, family, method) of the best mean ``metric`` at each strength, mildest first."""
+    column = f"{metric}_mean"
+    part = part.dropna(subset=[column])
+    winners = []
+    for strength in mild_to_strong(kind, part["strength"]):
+        rows = part[part["strength"] == strength]
+        best = rows[column].idxmax() if HIGHER_IS_BETTER[metric] else rows[column].idxmin()
+        winners.append((strength, str(rows.at[best, "family"]), str(rows.at[best, "method"])))
+    return winners
+
+
+def networks_beaten(part: pd.DataFrame, kind: str, metric: str) -> list[float]:
+    """Strengths (mildest first) where the untouched noisy input scores better than every learned network."""
+    column = f"{metric}_mean"
+    beaten = []
+    for strength in mild_to_strong(kind, part["strength"]):
+        rows = part[(part["strength"] == strength)].dropna(subset=[column])
+        noisy = rows.loc[rows["family"] == "baseline", column]
+        learned = rows.loc[rows["family"] == "learned", column]
+        if noisy.empty or learned.empty:
+            continue
+        best_network = learned.max() if HIGHER_IS_BETTER[metric] else learned.min()
+        if (noisy.iloc[0] > best_network) if HIGHER_IS_BETTER[metric] else (noisy.iloc[0] < best_network):
+            beaten.append(strength)
+    return beaten
+
+
+def strength_finding(sweep: pd.DataFrame, test_set: str, kind: str, metric: str,
+                     names: dict[str, str] | None = None) -> str | None:
+    """One sentence on which family wins where along one noise kind's strengths, from the sweep's means.
+
+    Parameters
+    ----------
+    sweep : the strength-sweep table (``sweep_summary.csv``, see :func:`read_sweep`).
+    test_set, kind : which rows to describe.
+    metric : mean score that decides (its direction from the catalogue).
+    names : method name -> display name for readers.
+
+    Returns
+    -------
+    str or None
+        Markdown (noise kind in bold); None when the table has no scores for this kind.
+    """
+    names = names or {}
+    part = sweep[(sweep["test_set"] == test_set) & (sweep["noise"] == kind)]
+    winners = sweep_winners(part, kind, metric)
+    if not winners:
+        return None
+    segments: list[list[tuple[float, str, str]]] = []
+    for winner in winners:
+        if segments and segments[-1][-1][1] == winner[1]:
+            segments[-1].append(winner)
+        else:
+            segments.append([winner])
+    phrases = []
+    for segment in segments:
+        family = segment[0][1]
+        verdict = FAMILY_VERDICTS.get(family, f"{family} methods win")
+        phrase = f"{verdict} {_range_text(kind, [s for s, _, _ in segment], len(segments) == 1)}"
+        if family != "baseline":  # display names hold commas and brackets, hence "led by" and "and"
+            phrase += ", led by " + " and ".join(dict.fromkeys(names.get(m, m) for _, _, m in segment))
+        phrases.append(phrase)
+    text = f"**{NOISE_NAMES.get(kind, kind)}**: " + "; ".join(phrases)
+    beaten = networks_beaten(part, kind, metric)
+    if beaten:
+        text += f"; the networks do worse than the untouched photo at {strengths_text(kind, beaten)}"
+    return text + "."
+
+
+def default_sweep_methods(sweep: pd.DataFrame, test_set: str, metric: str, n_classical: int = 2) -> list[str]:
+    """A handful to start with: the noisy input, the classical methods that win most often, every network."""
+    part = sweep[sweep["test_set"] == test_set]
+    methods = list(dict.fromkeys(part["method"]))
+    families = dict(zip(part["method"], part["family"], strict=False))
+    wins: dict[str, int] = {}
+    for kind in dict.fromkeys(part["noise"]):
+        classical = part[(part["noise"] == kind) & (part["family"] == "classical")]
+        for _, _, method in sweep_winners(classical, kind, metric):
+            wins[method] = wins.get(method, 0) + 1
+    best = sorted(wins, key=lambda m: (-wins[m], methods.index(m)))[:n_classical]
+    return [m for m in methods if families[m] == "baseline" or m in best or families[m] == "learned"]
+
+
+# ---------------------------------------------------------------- what the networks were trained on
+def training_range(card: dict) -> tuple[str, str, float, float] | None:
+    """(method, noise kind, lowest, highest strength) a network's card says it was trained on.
+
+    The card's ``noise`` spec (or ``noise_json``) holds the kind's own parameter: one number, or a
+    ``[low, high]`` pair for a network trained over a range. None when the card does not say.
+    """
+    noise = card.get("noise")
+    if not isinstance(noise, dict) and isinstance(card.get("noise_json"), str):
+        try:
+            noise = json.loads(card["noise_json"])
+        except ValueError:
+            noise = None
+    if not isinstance(noise, dict) or not isinstance(card.get("arch"), str):
+        return None
+    kind = noise.get("kind", card.get("noise_kind"))
+    params = noise.get("params")
+    if kind not in NOISE_KINDS or not isinstance(params, dict):
+        return None
+    value = params.get(STRENGTHS[kind].parameter)
+    values = value if isinstance(value, (list, tuple)) else [value]
+    if not values or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                             for v in values):
+        return None
+    return card["arch"], kind, float(min(values)), float(max(values))
+
+
+def _trained_text(kind: str, low: float, high: float) -> str:
+    if low == high:
+        return f"{strength_text(kind, low)} only"
+    return f"{strength_symbol(kind)} {format_strength(low)} to {format_strength(high)}"
+
+
+def _inside(value: float, low: float, high: float) -> bool:
+    return (low <= value <= high) or math.isclose(value, low, rel_tol=1e-6) or math.isclose(value, high, rel_tol=1e-6)
+
+
+def training_notice(ranges: dict[str, tuple[float, float]], kind: str, value: float,
+                    names: dict[str, str] | None = None) -> str | None:
+    """A line for the Noise lab when ``value`` lies outside what some networks were trained on.
+
+    ``ranges`` maps each shown network to the (low, high) strength of ``kind`` it was trained on.
+    """
+    names = names or {}
+    outside: dict[str, list[str]] = {}
+    for method, (low, high) in ranges.items():
+        if not _inside(value, low, high):
+            outside.setdefault(_trained_text(kind, low, high), []).append(names.get(method, method))
+    if not outside:
+        return None
+    # display names hold commas and brackets: list them with "and", one clause per training strength
+    trained = "; ".join(f"{_and(methods)} {'was' if len(methods) == 1 else 'were'} trained on {text}"
+                        for text, methods in outside.items())
+    return (f"{strength_text(kind, value)} is outside what the networks were trained on: {trained}. Expect them to "
+            "do worse here than at their training strength; the Noise strength page shows by how much.")
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]

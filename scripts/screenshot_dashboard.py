@@ -14,11 +14,23 @@ import tempfile
 from pathlib import Path
 
 from dashboard import server as live
+from dashboard.tables import SWEEP_FILE, tables_dir
 
 REPO = live.REPO
 
 # Without a CelebA folder every page opens on (or falls back to) the LFW faces, as a visitor sees it.
+# Every page in dashboard.server.PAGES is shot (noise_strength included); the file is named after its URL path.
 NAMES = {"": "findings"}
+
+
+def pages_to_shoot() -> dict[str, tuple[str, ...]]:
+    """The pages whose tables exist: the Noise strength page has no chart until the sweep is made."""
+    pages = dict(live.PAGES)
+    sweep = tables_dir() / SWEEP_FILE
+    if not sweep.is_file():
+        pages.pop("noise_strength", None)
+        print(f"skipped noise_strength: no {sweep} (make it with scripts/sweep.py)", file=sys.stderr)
+    return pages
 
 
 def parse_args() -> argparse.Namespace:
@@ -54,7 +66,7 @@ def main() -> None:
             browser = p.chromium.launch(executable_path=live.CHROMIUM, args=live.CHROMIUM_ARGS)
             try:
                 page = browser.new_page(viewport={"width": args.width, "height": args.height})
-                for slug, needs in live.PAGES.items():
+                for slug, needs in pages_to_shoot().items():
                     name = NAMES.get(slug, slug)
                     try:
                         live.render(page, f"http://127.0.0.1:{port}/{slug}", needs, 120000)

@@ -4,6 +4,7 @@ and scripts/measure_dashboard.py (same columns and file layout as checkpoints/ta
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +15,8 @@ METHODS = ["noisy", "mean", "median", "autoencoder"]
 CELEBA_IDS = ["182638.jpg", "182639.jpg", "182640.jpg"]
 
 
-def make_tables(folder: Path, test_sets: dict[str, list[str]], seed: int = 0) -> Path:
-    """Write small per_image/summary/timings/meta files with the contract's columns."""
+def make_tables(folder: Path, test_sets: dict[str, list[str]], seed: int = 0, sweep: bool = True) -> Path:
+    """Write small per_image/summary/timings/meta files with the contract's columns (and the strength sweep)."""
     from dashboard.tables import simple_summary
     from denoising.catalogue import METRICS
     from denoising.noise import PRESETS, noisy_copies
@@ -42,7 +43,61 @@ def make_tables(folder: Path, test_sets: dict[str, list[str]], seed: int = 0) ->
     per_image.groupby(["test_set", "noise", "method"], as_index=False)["seconds"].mean().to_csv(
         folder / "timings.csv", index=False)
     (folder / "meta.json").write_text(json.dumps({"command": "fixture", "seed": 0, "size": 28}))
+    if sweep:
+        make_sweep(folder, list(test_sets), seed=seed)
     return folder
+
+
+# mean PSNR (dB) along a kind's sweep, t = 0 (mildest) .. 1 (strongest): the noisy input falls fastest,
+# the classical filters in between, the networks flat with a bump at their training strength
+SWEEP_CURVES = {
+    "noisy": ("baseline", lambda t, tt: 36 - 30 * t),
+    "mean": ("classical", lambda t, tt: 27 - 10 * t),
+    "median": ("classical", lambda t, tt: 28 - 12 * t),
+    "wavelet": ("classical", lambda t, tt: 34.5 - 20 * t),
+    "bm3d": ("classical", lambda t, tt: 34.8 - 20.5 * t),
+    "autoencoder": ("learned", lambda t, tt: 20 + 1.5 * math.exp(-((t - tt) / 0.35) ** 2)),
+    "unet_l1": ("learned", lambda t, tt: 21 + 2.5 * math.exp(-((t - tt) / 0.35) ** 2)),
+}
+SWEEP_FACES = {"celeba_test": 660, "lfw": 100}
+BM3D_SUBSET = 100  # BM3D off the post's strength: a fixed subset of faces, as the sweep allows
+
+
+def sweep_rows(test_set: str, rng: np.random.Generator) -> list[dict]:
+    """One sweep row per noise kind x strength x method for one test set (realistic means and intervals)."""
+    from denoising.catalogue import DEFAULT_PRESET, PRESET_PARAMS, STRENGTHS, SWEEP_STRENGTHS
+
+    rows = []
+    for kind, strengths in SWEEP_STRENGTHS.items():
+        preset = PRESET_PARAMS[DEFAULT_PRESET][kind][STRENGTHS[kind].parameter]
+        trained_t = strengths.index(preset) / (len(strengths) - 1)
+        for i, strength in enumerate(strengths):
+            t = i / (len(strengths) - 1)
+            for method, (family, curve) in SWEEP_CURVES.items():
+                n = SWEEP_FACES[test_set]
+                if method == "bm3d" and strength != preset:
+                    n = min(n, BM3D_SUBSET)
+                psnr = curve(t, trained_t) + rng.normal(0, 0.2) - (1.0 if test_set == "lfw" else 0.0)
+                half = 1.96 * 1.5 / math.sqrt(n)
+                mae = 0.8 * 10 ** (-psnr / 20)
+                ssim = float(np.clip(1 - 4 * mae, 0, 1))
+                rows.append(dict(test_set=test_set, noise=kind, strength=float(strength), method=method, family=family,
+                                 n_images=n, mae_mean=mae, mae_ci_low=mae * 10 ** (-half / 20),
+                                 mae_ci_high=mae * 10 ** (half / 20), psnr_mean=psnr, psnr_ci_low=psnr - half,
+                                 psnr_ci_high=psnr + half, ssim_mean=ssim, ssim_ci_low=ssim - 0.3 * half / 20,
+                                 ssim_ci_high=min(1.0, ssim + 0.3 * half / 20)))
+    return rows
+
+
+def make_sweep(folder: Path, test_sets: list[str], seed: int = 0) -> Path:
+    """Write ``sweep_summary.csv`` with the sweep's exact columns; returns its path."""
+    from dashboard.tables import SWEEP_COLUMNS
+
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame([row for test_set in test_sets for row in sweep_rows(test_set, rng)])
+    path = Path(folder) / "sweep_summary.csv"
+    frame[list(SWEEP_COLUMNS)].to_csv(path, index=False)
+    return path
 
 
 def make_celeba(folder: Path) -> Path:
@@ -59,8 +114,8 @@ def make_celeba(folder: Path) -> Path:
     return folder
 
 
-def make_checkpoint(folder: Path) -> Path:
-    """An untrained autoencoder checkpoint for Gaussian noise, with a short fake history."""
+def make_checkpoint(folder: Path, sigma: float = math.sqrt(0.1)) -> Path:
+    """An untrained autoencoder checkpoint for Gaussian noise of ``sigma`` (the post's), with a short fake history."""
     import torch
 
     from denoising.models.autoencoder import Autoencoder
@@ -68,7 +123,8 @@ def make_checkpoint(folder: Path) -> Path:
 
     torch.manual_seed(0)
     history = [{"epoch": e, "train_loss": 0.05 / e, "val_mae": 0.06 / e} for e in (1, 2, 3)]
-    save(Autoencoder(28), folder, "autoencoder", "gaussian", meta={"history": history, "device": "cpu"})
+    noise = {"kind": "gaussian", "params": {"sigma": sigma}}
+    save(Autoencoder(28), folder, "autoencoder", "gaussian", meta={"history": history, "device": "cpu", "noise": noise})
     return folder
 
 

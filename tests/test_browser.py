@@ -73,6 +73,24 @@ def test_every_page_in_chromium(dashboard_env):
     assert len(list(ARTIFACTS.glob("*.png"))) == len(live.PAGES)
 
 
+def test_noise_strength_opens_a_shared_link(dashboard_env):
+    """A copied link of the Noise strength page opens the same view: score, kind and face from the URL."""
+    assert "noise_strength" in live.PAGES
+    query = "metric=ssim&methods=noisy,mean&kind=poisson&face=lfw_003&method=median"
+    with serving(dashboard_env) as server, chromium_page() as page:
+        live.render(page, f"{server}/noise_strength?{query}", live.PAGES["noise_strength"])
+        assert page.locator('[data-testid="stException"]').count() == 0
+        assert page.get_by_role("heading", name="Noise strength").count() == 1
+        assert page.locator(live.SELECTORS["chart"]).count() == 4  # one chart per noise kind
+        params = page.evaluate("() => Object.fromEntries(new URLSearchParams(location.search))")
+        assert {k: params.get(k) for k in ("metric", "methods", "kind", "face", "method")} == {
+            "metric": "ssim", "methods": "noisy,mean", "kind": "poisson", "face": "lfw_003", "method": "median"}
+        # the face row: six Poisson strengths from peak 1024 to peak 4, and the median filter's six outputs
+        captions = page.locator('[data-testid="stImageCaption"]').all_inner_texts()
+        assert captions[1].startswith("peak 1024") and captions[6].startswith("peak 4")
+        assert len(captions) == 13
+
+
 def test_runs_from_any_folder(dashboard_env, tmp_path):
     """`streamlit run /path/to/dashboard/app.py` from another folder: the installed packages and the pages are found."""
     with serving(dashboard_env, cwd=tmp_path) as server, chromium_page(1000) as page:

@@ -7,6 +7,7 @@ DENOISING_TABLES_DIR / DENOISING_CHECKPOINT_DIR / DENOISING_CELEBA_DIR environme
 from __future__ import annotations
 
 import io
+import json
 import math
 from pathlib import Path
 
@@ -25,8 +26,8 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 APP = str(REPO / "dashboard" / "app.py")
-PAGES = ["views/findings.py", "views/browse.py", "views/noise_lab.py", "views/distributions.py",
-         "views/training.py", "views/method.py"]
+PAGES = ["views/findings.py", "views/browse.py", "views/noise_lab.py", "views/noise_strength.py",
+         "views/distributions.py", "views/training.py", "views/method.py"]
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +73,7 @@ TITLES = {
     "views/findings.py": "What removes noise from small face photos best?",
     "views/browse.py": "Browse the test faces",
     "views/noise_lab.py": "Noise lab",
+    "views/noise_strength.py": "Noise strength",
     "views/distributions.py": "How the scores spread over the faces",
     "views/training.py": "How the neural networks were trained",
     "views/method.py": "How this comparison works",
@@ -113,6 +115,10 @@ def test_every_page_renders(env, monkeypatch, celeba, checkpoints):
             assert "data:image/png;base64," in _face_row(at)
             shown = list(at.session_state["lab_last_scores"]["Method"])
             assert (autoencoder in shown) == checkpoints
+        if page == "views/noise_strength.py":
+            assert len(at.get("plotly_chart")) == len(catalogue.NOISE_KINDS)
+            # the face section: with a checkpoint the network cleans the six strengths, without one a filter does
+            assert (f"Cleaned by {autoencoder}" in text) == checkpoints
 
 
 def test_findings_page_shows_the_tables_numbers(env):
@@ -206,13 +212,22 @@ def test_noise_lab_reacts_to_kind_and_slider(env):
     assert_ok(at)
     images1, scores1 = _lab_state(at)
     assert images1 != images0
-    assert not np.allclose(scores1.iloc[:, 1].to_numpy(), scores0.iloc[:, 1].to_numpy())
+    assert _scores_differ(scores1, scores0)
     assert at.query_params["strength"] == "0.1"
     at.selectbox(key="lab_kind").set_value("salt_pepper").run()
     assert_ok(at)
     images2, scores2 = _lab_state(at)
     assert images2 != images1
-    assert not np.allclose(scores2.iloc[:, 1].to_numpy(), scores1.iloc[:, 1].to_numpy())
+    assert _scores_differ(scores2, scores1)
+
+
+def _scores_differ(a: pd.DataFrame, b: pd.DataFrame) -> bool:
+    """Whether the MAE of the methods shown in both tables changed (some methods clean one kind only)."""
+    mae = catalogue.METRIC_SHORT["mae"]
+    a, b = a.set_index("Method")[mae], b.set_index("Method")[mae]
+    shared = a.index.intersection(b.index)
+    assert len(shared) >= 8  # the noisy input and the blind filters at least
+    return not np.allclose(a[shared].to_numpy(), b[shared].to_numpy())
 
 
 @pytest.mark.parametrize("kind", catalogue.NOISE_KINDS)
@@ -255,12 +270,17 @@ def test_strength_choices_hold_every_preset_exactly(kind):
 
 
 def test_noise_lab_slow_methods_on_request(env):
+    from denoising.registry import classical_methods
+
+    methods = {n: m for n, m in classical_methods().items() if n != "noisy" and m.available("poisson")}
+    slow = [m.display_name for m in methods.values() if m.slow]
+    assert NAMES["bm3d"] in slow
     at = run_page("views/noise_lab.py", {"kind": "poisson"})
-    assert NAMES["bm3d"] not in list(at.session_state["lab_last_scores"]["Method"])
+    assert not set(slow) & set(at.session_state["lab_last_scores"]["Method"])
     at.button(key="lab_slow").click().run()
     assert_ok(at)
-    assert list(at.session_state["lab_last_scores"]["Method"])[-1] == NAMES["bm3d"]
-    assert _face_row(at).count("<figure") == 10  # original, noisy, 7 fast filters, BM3D
+    assert list(at.session_state["lab_last_scores"]["Method"])[-len(slow):] == slow
+    assert _face_row(at).count("<figure") == 2 + len(methods)  # original, noisy, every fast and slow filter
 
 
 def test_noise_lab_same_seed_same_result(env):
@@ -304,6 +324,8 @@ def test_no_tables_still_works(env, monkeypatch, tmp_path):
         infos = " ".join(i.value for i in at.info)
         if page in ("views/findings.py", "views/browse.py", "views/distributions.py"):
             assert "scripts/evaluate.py" in infos and not at.table and not at.dataframe
+        if page == "views/noise_strength.py":
+            assert "scripts/sweep.py" in infos and not at.get("plotly_chart") and not at.image
         if page == "views/noise_lab.py":  # needs no tables
             assert _face_row(at).count("<figure") == 9
 
@@ -324,8 +346,6 @@ def test_distributions_page_states_the_paired_comparison(env):
 
 
 def test_training_page_shows_the_model_card(env, monkeypatch):
-    import json
-
     monkeypatch.setenv("DENOISING_CHECKPOINT_DIR", str(env["ckpt"]))
     at = run_page("views/training.py")
     assert_ok(at)
@@ -505,3 +525,246 @@ def test_training_curves_mark_the_kept_epoch_not_the_lowest_mae():
     stars = [t for t in fig.data if t.name.startswith("kept weights")]
     assert len(stars) == 3 and all(tuple(t.x) == (2,) for t in stars)
     assert [tuple(t.y) for t in stars] == [(0.2,), (0.05,), (20.0,)]
+
+
+# ---------------------------------------------------------------- the Noise strength page
+def _charts(at: AppTest) -> dict[str, dict]:
+    """The page's plotly figures by title (their JSON spec)."""
+    import json
+
+    figures = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+    return {fig["layout"]["title"]["text"]: fig for fig in figures}
+
+
+def test_noise_strength_page_restores_its_url_and_states_the_findings(env):
+    from dashboard.tables import read_sweep, strength_finding
+
+    at = run_page("views/noise_strength.py", {"set": "lfw", "metric": "ssim", "methods": "noisy,bm3d,autoencoder",
+                                              "kind": "poisson", "face": "lfw_002", "method": "median"})
+    assert_ok(at)
+    assert [t.value for t in at.title] == ["Noise strength"]
+    assert at.selectbox(key="ns_set").value == "lfw" and at.selectbox(key="ns_metric").value == "ssim"
+    assert at.multiselect(key="ns_methods").value == ["noisy", "bm3d", "autoencoder"]
+    assert (at.selectbox(key="ns_kind").value, at.selectbox(key="ns_face").value) == ("poisson", "lfw_002")
+    assert at.selectbox(key="ns_method").value == "median"
+    assert at.query_params["methods"] == "noisy,bm3d,autoencoder" and at.query_params["kind"] == "poisson"
+    # one sentence per noise kind, exactly as computed from the table
+    sweep = read_sweep(env["tables"] / "sweep_summary.csv")
+    expected = "\n".join(f"- {strength_finding(sweep, 'lfw', kind, 'ssim', NAMES)}" for kind in catalogue.NOISE_KINDS)
+    assert expected in [m.value for m in at.markdown]
+    # four charts, one per kind, each drawing the three chosen methods (lines named after them)
+    charts = _charts(at)
+    assert sorted(charts) == sorted(catalogue.noise_label(kind) for kind in catalogue.NOISE_KINDS)  # in two columns
+    for fig in charts.values():
+        lines = [t["name"] for t in fig["data"] if t.get("mode") == "lines+markers"]
+        assert lines == [NAMES["noisy"], NAMES["bm3d"], NAMES["autoencoder"]]
+    # the face across the six Poisson strengths, mild (peak 1024) to strong (peak 4), then the median filter's output
+    strengths = catalogue.SWEEP_STRENGTHS["poisson"]
+    rows = [image.captions for image in at.image]
+    assert rows[0] == ["Original"] and len(rows) == 3
+    assert [c.split(" · ")[0] for c in rows[1]] == [f"peak {v:g}" + (" (the post's)" if v == 256 else "")
+                                                    for v in strengths]
+    assert f"Cleaned by {NAMES['median']}" in [m.value.strip("*") for m in at.markdown]
+
+
+def test_noise_strength_axes_run_mild_to_strong(env):
+    at = run_page("views/noise_strength.py", {"set": "celeba_test", "metric": "psnr", "methods": "noisy,bm3d"})
+    assert_ok(at)
+    charts = _charts(at)
+    for kind in catalogue.NOISE_KINDS:
+        axis = charts[catalogue.noise_label(kind)]["layout"]["xaxis"]
+        assert axis["type"] == ("linear" if kind == "speckle" else "log")  # σ 0.02-0.45, peak 1024-4, amount 0.001-0.2
+        # Poisson: a larger peak is milder, so the axis runs backwards to keep mild on the left
+        assert (axis.get("autorange") == "reversed") == (kind == "poisson")
+        assert axis["tickvals"] == sorted(catalogue.SWEEP_STRENGTHS[kind])
+        words = [a["text"] for a in charts[catalogue.noise_label(kind)]["layout"]["annotations"]]
+        assert words == ["← mild", "strong →"]
+        texts = [t.get("text") for t in charts[catalogue.noise_label(kind)]["data"] if t.get("mode") == "lines+text"]
+        assert texts == [["", "the post's"]]
+    # BM3D ran on 100 faces off the post's strength and on all 660 at it: its legend says so, the noisy input's not
+    lines = [t["name"] for t in charts[catalogue.noise_label("gaussian")]["data"] if t.get("mode") == "lines+markers"]
+    assert lines == [NAMES["noisy"], f"{NAMES['bm3d']} · n = 100–660"]
+
+
+def test_noise_strength_marks_each_networks_training_strength(env, monkeypatch):
+    monkeypatch.setenv("DENOISING_CHECKPOINT_DIR", str(env["ckpt"]))  # an autoencoder trained at σ = √0.1
+    at = run_page("views/noise_strength.py", {"set": "lfw", "metric": "mae", "methods": "noisy,autoencoder"})
+    assert_ok(at)
+    charts = _charts(at)
+    stars = [t for t in charts[catalogue.noise_label("gaussian")]["data"] if t.get("name") == "trained at"]
+    assert len(stars) == 1 and stars[0]["x"] == [math.sqrt(0.1)]
+    sweep = pd.read_csv(env["tables"] / "sweep_summary.csv")
+    row = sweep[(sweep["test_set"] == "lfw") & (sweep["noise"] == "gaussian") & (sweep["method"] == "autoencoder")
+                & np.isclose(sweep["strength"], math.sqrt(0.1))]
+    assert stars[0]["y"] == pytest.approx([row["mae_mean"].iloc[0]])
+    # the checkpoint cleans Gaussian noise only: no star on the other kinds' charts
+    for kind in catalogue.NOISE_KINDS[1:]:
+        assert not [t for t in charts[catalogue.noise_label(kind)]["data"] if t.get("name") == "trained at"]
+
+
+def test_noise_strength_slow_method_waits_for_the_button(env):
+    at = run_page("views/noise_strength.py", {"method": "bm3d"})
+    assert_ok(at)
+    assert at.button(key="ns_slow").label.startswith(f"Run {NAMES['bm3d']} at the 6 strengths")
+    assert len(at.image) == 2  # the original and the noisy row; no BM3D row until asked
+
+
+def _write_sweep(folder: Path, text: str) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "sweep_summary.csv").write_text(text)
+
+
+GOOD_HEADER = ("test_set,noise,strength,method,family,n_images,mae_mean,mae_ci_low,mae_ci_high,psnr_mean,psnr_ci_low,"
+               "psnr_ci_high,ssim_mean,ssim_ci_low,ssim_ci_high")
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ("test_set,noise,method\nlfw,gaussian,mean\n", "lacks the columns strength, family, n_images"),
+    (GOOD_HEADER + "\nlfw,gaussian,0.1,mean,classical,100,0.05,0.04,0.06,abc,1,2,0.5,0.4,0.6\n",
+     "line 2: psnr_mean is 'abc', not a number"),
+    (GOOD_HEADER + "\n" + "lfw,gaussian,0.1,mean,classical,100,0.05,0.04,0.06,20,19,21,0.5,0.4,0.6\n" * 2,
+     "has two rows for mean at gaussian 0.1 on lfw"),
+    (GOOD_HEADER + "\n", "has no rows"),
+    ("", "could not be read as a CSV table (EmptyDataError)"),
+])
+def test_malformed_sweep_is_one_message(env, monkeypatch, tmp_path, text, problem):
+    _write_sweep(tmp_path / "tables", text)
+    monkeypatch.setenv("DENOISING_TABLES_DIR", str(tmp_path / "tables"))
+    at = run_page("views/noise_strength.py")
+    assert_ok(at)
+    assert len(at.error) == 1 and problem in at.error[0].value
+    assert "scripts/sweep.py" in at.error[0].value
+    assert not at.get("plotly_chart") and not at.image
+
+
+def test_missing_sweep_says_how_to_make_it(env, monkeypatch, tmp_path):
+    make_tables(tmp_path / "tables", {"lfw": ["lfw_000"]}, sweep=False)
+    monkeypatch.setenv("DENOISING_TABLES_DIR", str(tmp_path / "tables"))
+    at = run_page("views/noise_strength.py")
+    assert_ok(at)
+    assert [i.value for i in at.info] == [
+        "No strength sweep yet. To make it, run `python scripts/sweep.py --data .cache/faces/<your prepared faces> "
+        "--out checkpoints/tables`, then reload this page."]
+    assert not at.get("plotly_chart")
+    assert run_page(PAGES[0]).table  # the other pages do not need it
+
+
+def test_noise_lab_says_when_the_strength_leaves_the_networks_training(env, monkeypatch):
+    monkeypatch.setenv("DENOISING_CHECKPOINT_DIR", str(env["ckpt"]))
+    at = run_page("views/noise_lab.py", {"kind": "gaussian"})
+    assert_ok(at)
+    assert not [i for i in at.info if "trained on" in i.value]  # the post's σ: where the network was trained
+    at.select_slider(key="lab_strength_gaussian").set_value(0.1).run()
+    assert_ok(at)
+    assert [i.value for i in at.info if "trained on" in i.value] == [
+        f"σ 0.1 is outside what the networks were trained on: {NAMES['autoencoder']} was trained on σ 0.316 only. "
+        "Expect them to do worse here than at their training strength; the Noise strength page shows by how much."]
+    # speckle has no network in the fixture, so there is nothing to warn about
+    at.selectbox(key="lab_kind").set_value("speckle").run()
+    assert not [i for i in at.info if "trained on" in i.value]
+
+
+def test_noise_lab_has_no_training_notice_without_networks(env):
+    at = run_page("views/noise_lab.py", {"kind": "gaussian", "strength": "0.1"})
+    assert_ok(at)
+    assert not [i for i in at.info if "trained on" in i.value]
+
+
+# ---------------------------------------------------------------- the sweep's sentences and helpers, on built tables
+def _sweep(kind: str, psnr: dict[str, list[float]], families: dict[str, str] | None = None) -> pd.DataFrame:
+    """Sweep rows for test set "t": method -> mean PSNR at each of the kind's sweep strengths (mildest first)."""
+    families = families or {}
+    rows = []
+    for method, values in psnr.items():
+        family = families.get(method) or catalogue.METHODS[method].family
+        for strength, value in zip(catalogue.SWEEP_STRENGTHS[kind], values, strict=True):
+            rows.append({"test_set": "t", "noise": kind, "strength": strength, "method": method, "family": family,
+                         "n_images": 100, "psnr_mean": value, "mae_mean": 10 ** (-value / 20)})
+    return pd.DataFrame(rows)
+
+
+def test_strength_finding_names_the_winning_family_along_the_strengths():
+    from dashboard.tables import strength_finding
+
+    table = _sweep("gaussian", {"noisy": [34, 26, 20, 15, 12, 10], "wavelet": [33, 29, 25, 21, 18, 16],
+                                "bm3d": [32, 29.5, 24, 20, 18, 16], "unet_l1": [22, 22, 22, 22.3, 22.1, 19.9],
+                                "pix2pix": [20, 20.5, 21, 21, 21, 19]})
+    assert strength_finding(table, "t", "gaussian", "psnr", NAMES) == (
+        f"**Gaussian**: leaving the photo alone is best at σ 0.02; classical filters win from σ 0.05 to 0.1, led by "
+        f"{NAMES['bm3d']} and {NAMES['wavelet']}; the networks win from σ 0.2 to 0.45, led by {NAMES['unet_l1']}; "
+        "the networks do worse than the untouched photo at σ 0.02 and 0.05.")
+    # MAE decides in the other direction and gives the same verdicts here
+    assert strength_finding(table, "t", "gaussian", "mae", NAMES) == strength_finding(table, "t", "gaussian", "psnr",
+                                                                                      NAMES)
+
+
+def test_strength_finding_reads_poisson_from_the_bright_end_and_says_every_strength():
+    from dashboard.tables import strength_finding
+
+    # peak 1024 (mild) first, as the catalogue's sweep runs; the table's row order does not matter
+    table = _sweep("poisson", {"noisy": [30, 25, 20, 15, 12, 10], "median": [31, 27, 23, 19, 16, 14]})
+    table = table.iloc[::-1]
+    assert strength_finding(table, "t", "poisson", "psnr", {"median": "Median"}) == (
+        "**Poisson**: classical filters win at every strength (peak 1024 to 4), led by Median.")
+    # a family the sentence has no words for is named as it is; no networks, so nothing said about them
+    odd = _sweep("speckle", {"noisy": [30, 25, 20, 15, 12, 10], "mean": [20, 26, 22, 18, 15, 12]},
+                 families={"mean": "oracle"})
+    assert strength_finding(odd, "t", "speckle", "psnr", {}) == (
+        "**Speckle**: leaving the photo alone is best at σ 0.1; oracle methods win from σ 0.25 to 1.5, led by mean.")
+    assert strength_finding(odd, "other", "speckle", "psnr", {}) is None
+
+
+def test_default_methods_are_the_noisy_input_the_best_filters_and_the_networks():
+    from dashboard.tables import default_sweep_methods
+
+    table = _sweep("gaussian", {"noisy": [34, 26, 20, 15, 12, 10], "mean": [20, 20, 19, 18, 17, 16],
+                                "median": [21, 21, 20, 19, 17.5, 16.5], "wavelet": [33, 29, 25, 21, 17, 15],
+                                "unet_l1": [22, 22, 22, 22.3, 22.1, 19.9]})
+    assert default_sweep_methods(table, "t", "psnr", n_classical=2) == ["noisy", "median", "wavelet", "unet_l1"]
+    assert default_sweep_methods(table, "t", "psnr", n_classical=1) == ["noisy", "wavelet", "unet_l1"]
+
+
+def test_training_range_reads_the_cards_noise():
+    from dashboard.tables import training_range
+
+    card = json.loads((REPO / "checkpoints" / "unet_l1-gaussian.json").read_text())
+    assert training_range(card) == ("unet_l1", "gaussian", math.sqrt(0.1), math.sqrt(0.1))
+    assert training_range({"arch": "pix2pix", "noise_json": '{"kind":"poisson","params":{"peak":256.0}}'}) == (
+        "pix2pix", "poisson", 256.0, 256.0)
+    ranged = {"arch": "unet_l1", "noise": {"kind": "speckle", "params": {"sigma": [0.1, 1.5]}}}
+    assert training_range(ranged) == ("unet_l1", "speckle", 0.1, 1.5)
+    for unknown in ({"arch": "x"}, {"arch": "x", "noise": {"kind": "rain", "params": {}}},
+                    {"arch": "x", "noise": {"kind": "gaussian", "params": {"sigma": "strong"}}},
+                    {"arch": "x", "noise_json": "not json"}, {"noise": {"kind": "gaussian", "params": {"sigma": 1}}}):
+        assert training_range(unknown) is None
+
+
+def test_training_notice_names_the_networks_outside_their_training():
+    from dashboard.tables import training_notice
+
+    post = math.sqrt(0.1)
+    assert training_notice({"a": (post, post)}, "gaussian", post) is None
+    assert training_notice({"a": (0.1, 0.5)}, "gaussian", 0.2) is None
+    assert training_notice({"a": (post, post), "b": (post, post), "c": (0.1, 0.5)}, "gaussian", 0.05,
+                           {"a": "A", "b": "B"}) == (
+        "σ 0.05 is outside what the networks were trained on: A and B were trained on σ 0.316 only; c was trained on "
+        "σ 0.1 to 0.5. Expect them to do worse here than at their training strength; the Noise strength page shows "
+        "by how much.")
+    assert training_notice({"a": (256.0, 256.0)}, "poisson", 4.0).startswith("peak 4 is outside")
+
+
+@pytest.mark.parametrize("kind", catalogue.NOISE_KINDS)
+def test_mild_to_strong_follows_the_catalogues_sweep(kind):
+    from dashboard.tables import mild_to_strong
+
+    sweep = catalogue.SWEEP_STRENGTHS[kind]
+    assert mild_to_strong(kind, list(reversed(sweep)) + list(sweep)) == list(sweep)
+
+
+def test_method_colours_do_not_depend_on_which_methods_are_shown():
+    from dashboard.charts import method_colors
+
+    everything = method_colors(["noisy", "bm3d", "unet_l1", "switching_median"])
+    few = method_colors(["unet_l1"])
+    assert few["unet_l1"] == everything["unet_l1"] and few["noisy"] == everything["noisy"]
+    assert len(set(everything.values())) == len(everything)  # no two methods share a colour

@@ -7,6 +7,7 @@ import numpy as np
 import streamlit as st
 
 from dashboard import common
+from dashboard.tables import training_notice
 from denoising.catalogue import METRIC_SHORT, METRICS, NOISE_KINDS, STRENGTHS, noise_label, test_set_title
 
 st.title("Noise lab")
@@ -66,6 +67,11 @@ noisy = np.asarray(spec.apply(clean[None], np.random.default_rng(int(seed))), np
 
 methods = common.registry(learned=True)
 names = {n: m.display_name for n, m in methods.items()}
+# the networks learnt one strength of each kind: say so when the slider leaves it
+trained = {n: span for n, span in common.training_ranges(kind).items() if n in methods and methods[n].available(kind)}
+notice = training_notice(trained, kind, strength, names)
+if notice:
+    st.info(notice, icon=":material/warning:")
 fast = [n for n, m in methods.items() if not m.slow and n != "noisy" and m.available(kind)]
 slow = [n for n, m in methods.items() if m.slow and m.available(kind)]
 start = time.perf_counter()
