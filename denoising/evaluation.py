@@ -24,12 +24,17 @@ Tables (written by :func:`write_tables`)
     copy, so ``spec.apply(clean[None], np.random.default_rng(noise_seed))`` rebuilds the exact
     input that was scored. PSNR is ``inf`` for an output identical to the clean face.
 ``summary.csv``
-    :data:`denoising.stats.SUMMARY_COLUMNS` (mean, std, median, 95% bootstrap CI per metric).
+    :data:`denoising.stats.SUMMARY_COLUMNS`: ``family`` (baseline / classical / learned) right
+    after ``method``, then mean, std, median, 95% bootstrap CI per metric.
 ``timings.csv``
     :data:`TIMING_COLUMNS`: compute time per face of each method (see :func:`evaluate`). Kept
     apart because times change from run to run; everything else is byte-identical for the same seed.
 ``meta.json``
     How the tables were made (command, seed, versions, faces, slow-method subset, ...).
+
+The strength sweep (:mod:`denoising.sweep`) writes its own four files beside these
+(:data:`SWEEP_FILES`, :func:`write_sweep_tables`): per-image rows in Parquet with a ``strength``
+column, ``sweep_summary.csv``, ``sweep_timings.csv`` and ``sweep_meta.json``.
 
 Floats are written with :data:`FLOAT_FORMAT` (6 significant digits) so that the same inputs give
 the same bytes.
@@ -54,7 +59,15 @@ from joblib import Parallel, delayed
 from denoising.catalogue import NOISE_KINDS, test_set_title
 from denoising.metrics import score
 from denoising.noise import NoiseSpec, noisy_copies
-from denoising.stats import METRICS, PSNR_CAP, SUMMARY_COLUMNS, paired_comparison, summarize
+from denoising.stats import (
+    METRICS,
+    PSNR_CAP,
+    SUMMARY_COLUMNS,
+    SWEEP_SUMMARY_COLUMNS,
+    method_family,
+    paired_comparison,
+    summarize,
+)
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +78,17 @@ PER_IMAGE_DTYPES = {"test_set": str, "image_id": str, "noise": str, "noise_param
 TIMING_COLUMNS = ["test_set", "noise", "method", "n_images", "seconds_per_image"]
 FLOAT_FORMAT = "%.6g"
 FILES = {"per_image": "per_image.csv", "summary": "summary.csv", "timings": "timings.csv", "meta": "meta.json"}
+#: The strength sweep's tables (:mod:`denoising.sweep`): the per-image columns plus ``strength``, in Parquet.
+SWEEP_PER_IMAGE_COLUMNS = ["test_set", "image_id", "noise", "strength", "noise_params", "noise_seed", "method",
+                           "mae", "psnr", "ssim"]
+SWEEP_PER_IMAGE_DTYPES = {"test_set": "str", "image_id": "str", "noise": "str", "strength": "float64",
+                          "noise_params": "str", "noise_seed": "int64", "method": "str",
+                          "mae": "float64", "psnr": "float64", "ssim": "float64"}
+SWEEP_TIMING_COLUMNS = ["test_set", "noise", "strength", "method", "n_images", "seconds_per_image"]
+SWEEP_FILES = {"per_image": "sweep_per_image.parquet", "summary": "sweep_summary.csv",
+               "timings": "sweep_timings.csv", "meta": "sweep_meta.json"}
+#: Parquet compression (zstd: small and fast; the file is byte-identical for the same table).
+PARQUET_COMPRESSION = "zstd"
 
 #: ``progress(n_done, description)``: ``n_done`` face-method evaluations just finished.
 Progress = Callable[[int, str], None]
@@ -342,6 +366,18 @@ def write_tables(per_image: pd.DataFrame, summary: pd.DataFrame, meta: dict, out
     return paths
 
 
+def with_family(summary: pd.DataFrame) -> pd.DataFrame:
+    """``summary`` with a ``family`` column after ``method``, filled from the catalogue when it has none.
+
+    Tables written before the column existed (the summary.csv shipped before issue #9) read like new ones.
+    """
+    if "family" in summary.columns or "method" not in summary.columns:
+        return summary
+    out = summary.copy()
+    out.insert(out.columns.get_loc("method") + 1, "family", [method_family(str(m)) for m in out["method"]])
+    return out
+
+
 @dataclass
 class ResultTables:
     """The tables of one folder (empty frames / dict for missing optional files)."""
@@ -364,7 +400,8 @@ def load_tables(directory: str | Path) -> ResultTables:
     -------
     ResultTables
         ``per_image`` with string ids/params, int64 seeds and float64 metrics (``inf`` PSNR kept);
-        ``summary``; ``timings`` and ``meta`` when present.
+        ``summary`` (a ``family`` column filled from the catalogue when the file predates it, see
+        :func:`with_family`); ``timings`` and ``meta`` when present.
 
     Raises
     ------
@@ -382,7 +419,8 @@ def load_tables(directory: str | Path) -> ResultTables:
         per_image = pd.read_csv(folder / FILES["per_image"], keep_default_na=False, na_values=[""],
                                 dtype={"test_set": str, "image_id": str, "noise": str, "noise_params": str,
                                        "method": str, "noise_seed": "int64"})
-        summary = pd.read_csv(folder / FILES["summary"], dtype={"test_set": str, "noise": str, "method": str})
+        summary = with_family(pd.read_csv(folder / FILES["summary"],
+                                          dtype={"test_set": str, "noise": str, "method": str, "family": str}))
         timing = pd.read_csv(folder / FILES["timings"]) if (folder / FILES["timings"]).is_file() else pd.DataFrame()
         meta = json.loads((folder / FILES["meta"]).read_text()) if (folder / FILES["meta"]).is_file() else {}
     except (OSError, ValueError, pd.errors.ParserError) as exc:
@@ -393,6 +431,124 @@ def load_tables(directory: str | Path) -> ResultTables:
         raise ValueError(f"result tables in {folder} lack column(s) {', '.join(need)}")
     per_image = per_image.astype({m: "float64" for m in METRICS})
     return ResultTables(per_image, summary, timing, meta)
+
+
+# ----------------------------------------------------------------------------- strength-sweep tables on disk
+
+
+def sweep_timings(per_image: pd.DataFrame) -> pd.DataFrame:
+    """Compute time per face of each (test set, noise, strength, method) call: :data:`SWEEP_TIMING_COLUMNS`."""
+    groups = per_image.groupby(["test_set", "noise", "strength", "method"], sort=False)
+    out = groups.agg(n_images=("image_id", "size"), seconds_per_image=("seconds", "first")).reset_index()
+    return out[SWEEP_TIMING_COLUMNS]
+
+
+def _exact_strength(table: pd.DataFrame) -> pd.DataFrame:
+    """``strength`` as the shortest text that reads back as the same float (not rounded by FLOAT_FORMAT)."""
+    return table.assign(strength=[repr(float(v)) for v in table["strength"]])
+
+
+def _parquet_bytes(per_image: pd.DataFrame) -> bytes:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(per_image[SWEEP_PER_IMAGE_COLUMNS].astype(SWEEP_PER_IMAGE_DTYPES),
+                                 preserve_index=False)
+    sink = pa.BufferOutputStream()
+    # metrics: byte-stream split (about a sixth smaller than dictionaries of near-unique floats); the rest repeats
+    metrics, repeated = list(METRICS), [c for c in SWEEP_PER_IMAGE_COLUMNS if c not in METRICS]
+    pq.write_table(table, sink, compression=PARQUET_COMPRESSION, use_dictionary=repeated,
+                   use_byte_stream_split=metrics)
+    return sink.getvalue().to_pybytes()
+
+
+def write_sweep_tables(per_image: pd.DataFrame, summary: pd.DataFrame, meta: dict,
+                       out_dir: str | Path) -> dict[str, Path]:
+    """Write the four sweep files (:data:`SWEEP_FILES`) into ``out_dir``.
+
+    ``per_image`` is :func:`denoising.sweep.sweep`'s output (test sets concatenated); its ``seconds`` go to
+    ``sweep_timings.csv``. Every file is
+    written to a temporary name first and only then are they all renamed, so an error while
+    writing leaves no half-written table.
+
+    Returns
+    -------
+    dict[str, Path]
+        Key (``per_image``, ``summary``, ``timings``, ``meta``) -> written path.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    contents: dict[str, bytes] = {
+        "per_image": _parquet_bytes(per_image),
+        "summary": _exact_strength(summary[SWEEP_SUMMARY_COLUMNS]).to_csv(
+            index=False, float_format=FLOAT_FORMAT, lineterminator="\n").encode(),
+        "meta": (json.dumps(meta, indent=1, sort_keys=True, default=str) + "\n").encode(),
+    }
+    if "seconds" in per_image.columns:
+        contents["timings"] = _exact_strength(sweep_timings(per_image)).to_csv(
+            index=False, float_format="%.4g", lineterminator="\n").encode()
+    temporary = {key: out / (SWEEP_FILES[key] + ".tmp") for key in contents}
+    try:
+        for key, data in contents.items():
+            temporary[key].write_bytes(data)
+    except BaseException:
+        for path in temporary.values():
+            path.unlink(missing_ok=True)
+        raise
+    paths = {key: tmp.replace(out / SWEEP_FILES[key]) for key, tmp in temporary.items()}
+    log.info("wrote %s", ", ".join(str(p) for p in paths.values()))
+    return paths
+
+
+def read_sweep_per_image(path: str | Path) -> pd.DataFrame:
+    """``sweep_per_image.parquet`` as a frame of :data:`SWEEP_PER_IMAGE_COLUMNS` (the dtypes it was written with)."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path).to_pandas()
+    missing = [c for c in SWEEP_PER_IMAGE_COLUMNS if c not in table.columns]
+    if missing:
+        raise ValueError(f"{path} lacks column(s) {', '.join(missing)}")
+    return table[SWEEP_PER_IMAGE_COLUMNS].astype(SWEEP_PER_IMAGE_DTYPES)
+
+
+@dataclass
+class SweepTables:
+    """The sweep tables of one folder (empty frame / dict for missing optional files)."""
+
+    per_image: pd.DataFrame
+    summary: pd.DataFrame
+    timings: pd.DataFrame
+    meta: dict
+
+
+def load_sweep_tables(directory: str | Path) -> SweepTables:
+    """Read what :func:`write_sweep_tables` wrote (``strength`` read back to the exact float).
+
+    Raises
+    ------
+    FileNotFoundError
+        When the Parquet file or ``sweep_summary.csv`` is missing (the message names the folder).
+    ValueError
+        When a file is unreadable or lacks columns.
+    """
+    folder = Path(directory)
+    missing = [SWEEP_FILES[k] for k in ("per_image", "summary") if not (folder / SWEEP_FILES[k]).is_file()]
+    if missing:
+        raise FileNotFoundError(f"no sweep tables in {folder} (missing {', '.join(missing)}); run scripts/sweep.py first")
+    paths = {key: folder / name for key, name in SWEEP_FILES.items()}
+    try:
+        per_image = read_sweep_per_image(paths["per_image"])
+        text = {"test_set": str, "noise": str, "method": str, "family": str}
+        summary = pd.read_csv(paths["summary"], dtype=text)  # pandas' default parser reads repr() text exactly
+        timing = pd.read_csv(paths["timings"], dtype=text) \
+            if paths["timings"].is_file() else pd.DataFrame(columns=SWEEP_TIMING_COLUMNS)
+        meta = json.loads(paths["meta"].read_text()) if paths["meta"].is_file() else {}
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise ValueError(f"sweep tables in {folder} are unreadable: {exc}") from exc
+    lacking = [c for c in SWEEP_SUMMARY_COLUMNS if c not in summary.columns]
+    if lacking:
+        raise ValueError(f"{paths['summary']} lacks column(s) {', '.join(lacking)}")
+    return SweepTables(per_image, summary, timing, meta)
 
 
 # ----------------------------------------------------------------------------- README table
@@ -450,4 +606,6 @@ def markdown_results(summary: pd.DataFrame, test_sets: list[str] | None = None,
 
 __all__ = ["PER_IMAGE_COLUMNS", "TIMING_COLUMNS", "FLOAT_FORMAT", "PSNR_CAP", "SLOW_CHUNK", "FAST_CHUNK",
            "ResultTables", "evaluate", "planned_work", "summarize", "paired_comparison", "timings", "faces_summary", "write_tables",
-           "load_tables", "markdown_results"]
+           "with_family", "load_tables", "markdown_results", "SWEEP_PER_IMAGE_COLUMNS", "SWEEP_TIMING_COLUMNS",
+           "SWEEP_FILES", "sweep_timings", "write_sweep_tables", "read_sweep_per_image", "SweepTables",
+           "load_sweep_tables"]

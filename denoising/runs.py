@@ -27,7 +27,7 @@ import os
 import platform
 import shlex
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -39,9 +39,12 @@ import pandas as pd
 from denoising import catalogue
 from denoising.evaluation import (
     FILES,
+    PER_IMAGE_COLUMNS,
+    SWEEP_FILES,
     Progress,
     evaluate,
     faces_summary,
+    load_sweep_tables,
     load_tables,
     markdown_results,
     planned_work,
@@ -130,11 +133,12 @@ def new_run_dir(prefix: str, root: str | Path | None = None) -> Path:
     return candidate
 
 
-def output_dir(out: Path | None, force: bool = False) -> Path:
-    """Where the tables go: ``out``, or a new run folder; an ``out`` holding tables needs ``force``."""
+def output_dir(out: Path | None, force: bool = False, files: Iterable[str] = tuple(FILES.values()),
+               prefix: str = "evaluate") -> Path:
+    """Where the tables go: ``out``, or a new run folder ``<prefix>-<time>``; an ``out`` holding any of ``files`` needs ``force``."""
     if out is None:
-        return new_run_dir("evaluate")
-    existing = [name for name in FILES.values() if (Path(out) / name).exists()]
+        return new_run_dir(prefix)
+    existing = [name for name in files if (Path(out) / name).exists()]
     if existing and not force:
         raise RunError(f"{out} already holds result tables ({', '.join(existing)}); pass --force to replace "
                        "them, or leave out --out to write a new run folder")
@@ -207,27 +211,51 @@ def load_test_sets(options: EvaluationOptions) -> dict[str, Any]:
 
 
 def reusable_rows(folder: str | Path, methods: dict[str, Any]) -> pd.DataFrame:
-    """Per-image rows of the non-learned ``methods`` in an earlier run, each with its call's seconds.
+    """Per-image rows of the non-learned ``methods`` in an earlier run's folder, each with its call's seconds.
 
-    Learned methods are left out: their weights may have changed since. ``seconds`` comes from the
-    earlier ``timings.csv`` (so a reused row keeps the time it was measured with).
+    The folder may hold preset tables (``per_image.csv``), strength-sweep tables
+    (``sweep_per_image.parquet``) or both, as ``checkpoints/tables`` does; rows are only used where
+    their noise parameters, faces and seeds match what is planned (see
+    :func:`denoising.evaluation.evaluate`), so a sweep's preset-strength rows serve a preset
+    evaluation. Sweep rows come first: they hold the exact values, ``per_image.csv`` 6 significant
+    digits. Learned methods are left out: their weights may have changed since. ``seconds`` comes
+    from the earlier ``timings.csv`` / ``sweep_timings.csv``.
 
     Raises
     ------
     RunError
-        When the folder has no readable tables or no ``timings.csv``.
+        When the folder has neither kind of tables, or a table that is unreadable or has no timings.
     """
-    try:
-        earlier = load_tables(folder)
-    except (FileNotFoundError, ValueError) as exc:
-        raise RunError(f"--reuse: {exc}") from None
-    if earlier.timings is None or earlier.timings.empty:
-        raise RunError(f"--reuse: {folder} has no timings.csv, so reused rows would lose their seconds")
+    folder = Path(folder)
+    has_sweep, has_preset = (folder / SWEEP_FILES["per_image"]).is_file(), (folder / FILES["per_image"]).is_file()
+    if not (has_sweep or has_preset):
+        raise RunError(f"--reuse: no result tables ({FILES['per_image']}) or sweep tables "
+                       f"({SWEEP_FILES['per_image']}) in {folder}")
     keep = [name for name, m in methods.items() if m.family != "learned"]
-    rows = earlier.per_image[earlier.per_image["method"].isin(keep)]
-    seconds = earlier.timings[["test_set", "noise", "method", "seconds_per_image"]]
-    rows = rows.merge(seconds, on=["test_set", "noise", "method"], how="left", validate="many_to_one")
-    return rows.rename(columns={"seconds_per_image": "seconds"})
+    frames = []
+    try:
+        if has_sweep:
+            earlier = load_sweep_tables(folder)
+            frames.append(_with_seconds(earlier.per_image, earlier.timings, SWEEP_FILES["timings"], folder, keep))
+        if has_preset:
+            earlier = load_tables(folder)
+            frames.append(_with_seconds(earlier.per_image, earlier.timings, FILES["timings"], folder, keep))
+    except (FileNotFoundError, ValueError) as exc:
+        if isinstance(exc, RunError):
+            raise
+        raise RunError(f"--reuse: {exc}") from None
+    return pd.concat(frames, ignore_index=True)
+
+
+def _with_seconds(per_image: pd.DataFrame, timings: pd.DataFrame, timings_name: str, folder: Path,
+                  keep: list[str]) -> pd.DataFrame:
+    if timings is None or timings.empty:
+        raise RunError(f"--reuse: {folder} has no {timings_name}, so reused rows would lose their seconds")
+    rows = per_image[per_image["method"].isin(keep)]
+    keys = [c for c in ("test_set", "noise", "strength", "method") if c in rows.columns]
+    seconds = timings[[*keys, "seconds_per_image"]]
+    rows = rows.merge(seconds, on=keys, how="left", validate="many_to_one")
+    return rows.rename(columns={"seconds_per_image": "seconds"})[PER_IMAGE_COLUMNS]
 
 
 # ----------------------------------------------------------------------------- where the work runs
@@ -315,6 +343,11 @@ def checkpoint_hashes(methods: dict[str, Any], kinds: list[str]) -> dict[str, st
     return dict(sorted(hashes.items()))
 
 
+def families(methods: dict[str, Any]) -> dict[str, str]:
+    """Method name -> family (baseline / classical / learned) of each Denoiser, for the summaries."""
+    return {name: method.family for name, method in methods.items()}
+
+
 def _method_records(methods: dict[str, Any], per_image: pd.DataFrame, test_sets: list[str]) -> list[dict]:
     counts = per_image.groupby(["test_set", "method"], sort=False)["image_id"].nunique()
     return [{"name": n, "display_name": m.display_name, "family": m.family, "slow": m.slow,
@@ -322,13 +355,14 @@ def _method_records(methods: dict[str, Any], per_image: pd.DataFrame, test_sets:
 
 
 def run_metadata(options: EvaluationOptions, specs: dict, test_sets: dict, methods: dict, per_image: pd.DataFrame,
-                 backend: dict, wall_seconds: float) -> dict:
-    """The ``meta.json`` record of a run: command, data, faces, methods, checkpoints, versions, machine."""
+                 backend: dict, wall_seconds: float, script: str = SCRIPT) -> dict:
+    """The ``meta.json`` record of a run: command (as ``python <script> ...``), data, faces, methods,
+    checkpoints, versions, machine."""
     from denoising.stats import PSNR_CAP
 
     size = int(next(iter(test_sets.values())).images.shape[1])
     return {
-        "command": "python " + shlex.join([SCRIPT, *options.argv]),
+        "command": "python " + shlex.join([script, *options.argv]),
         "date_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "seed": options.seed, "preset": options.preset, "size": size, "data": str(options.data),
         "noise": {k: s.to_json() for k, s in specs.items()},
@@ -410,7 +444,7 @@ def run_evaluation(options: EvaluationOptions, progress_bar: ProgressBar | None 
     with parallel_backend(options.workers, options.dask_scheduler) as (workers, backend), \
             (progress_bar or _no_bar)(total) as progress:
         per_image = _score_test_sets(test_sets, methods, specs, options, workers, progress, reuse)
-    summary = summarize(per_image, n_boot=N_BOOT, seed=options.seed)
+    summary = summarize(per_image, n_boot=N_BOOT, seed=options.seed, families=families(methods))
     meta = run_metadata(options, specs, test_sets, methods, per_image, backend, time.perf_counter() - start)
     paths = write_tables(per_image, summary, meta, out)
     markdown = markdown_results(summary, names={n: m.display_name for n, m in methods.items()})
@@ -436,4 +470,4 @@ def tables_markdown(folder: str | Path = SHIPPED_TABLES) -> str:
 __all__ = ["EvaluationOptions", "EvaluationRun", "RunError", "RUNS_DIR", "SHIPPED_TABLES", "N_BOOT",
            "new_run_dir", "output_dir", "select_methods", "noise_specs", "first_faces", "check_data", "load_test_sets",
            "reusable_rows", "check_dask_scheduler", "parallel_backend", "versions", "sha256_file",
-           "checkpoint_hashes", "run_metadata", "run_evaluation", "tables_markdown"]
+           "checkpoint_hashes", "families", "run_metadata", "run_evaluation", "tables_markdown"]

@@ -19,16 +19,24 @@ Infinite PSNR
     per-image table itself keeps ``inf``.
 Standard deviation
     Sample standard deviation (``ddof=1``); NaN for a group of one face.
+Family
+    ``baseline``, ``classical`` or ``learned``: the method's :attr:`Denoiser.family`, passed in
+    by the caller, else :data:`denoising.catalogue.METHODS`' entry; ``unknown`` for a name neither knows.
+Strength sweep
+    :func:`summarize_sweep` summarises each (test set, noise, strength) slice with
+    :func:`summarize`, so a group's resamples are seeded by (seed, test set, noise, method) whatever
+    its strength: at the preset strength its numbers are exactly those of the preset summary.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
-from denoising.catalogue import HIGHER_IS_BETTER, METRICS
+from denoising.catalogue import HIGHER_IS_BETTER, METHODS, METRICS
 from denoising.noise import derive_seed
 
 log = logging.getLogger(__name__)
@@ -37,7 +45,19 @@ log = logging.getLogger(__name__)
 PSNR_CAP = 100.0
 GROUP_KEYS = ["test_set", "noise", "method"]
 STAT_NAMES = ("mean", "std", "median", "ci_low", "ci_high")
-SUMMARY_COLUMNS = GROUP_KEYS + ["n_images"] + [f"{m}_{s}" for m in METRICS for s in STAT_NAMES]
+SUMMARY_COLUMNS = GROUP_KEYS + ["family", "n_images"] + [f"{m}_{s}" for m in METRICS for s in STAT_NAMES]
+#: The strength sweep's summary: the kind's own strength parameter, no std or median.
+SWEEP_SUMMARY_COLUMNS = ["test_set", "noise", "strength", "method", "family", "n_images"] + \
+    [f"{m}_{s}" for m in METRICS for s in ("mean", "ci_low", "ci_high")]
+UNKNOWN_FAMILY = "unknown"
+
+
+def method_family(method: str, families: Mapping[str, str] | None = None) -> str:
+    """``baseline`` / ``classical`` / ``learned`` of a method: ``families`` first, then the catalogue."""
+    if families and method in families:
+        return str(families[method])
+    info = METHODS.get(method)
+    return info.family if info else UNKNOWN_FAMILY
 
 
 def finite_metric(values, metric: str) -> np.ndarray:
@@ -94,7 +114,8 @@ def bootstrap_mean_ci(values, n_boot: int = 2000, rng=None, level: float = 0.95,
     return float(low), float(high)
 
 
-def summarize(per_image: pd.DataFrame, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+def summarize(per_image: pd.DataFrame, n_boot: int = 2000, seed: int = 0,
+              families: Mapping[str, str] | None = None) -> pd.DataFrame:
     """Per (test set, noise, method): number of faces, mean, std, median and 95% bootstrap CI per metric.
 
     Parameters
@@ -105,6 +126,9 @@ def summarize(per_image: pd.DataFrame, n_boot: int = 2000, seed: int = 0) -> pd.
         Bootstrap resamples (default 2000).
     seed : int, optional
         Bootstrap seed (default 0); see the module notes for how groups are seeded.
+    families : mapping of str to str, optional
+        Method name -> family (e.g. ``{n: m.family for n, m in methods.items()}``); methods not in
+        it take the catalogue's family (see the module notes).
 
     Returns
     -------
@@ -121,7 +145,8 @@ def summarize(per_image: pd.DataFrame, n_boot: int = 2000, seed: int = 0) -> pd.
         n = len(group)
         rng = np.random.default_rng(derive_seed(seed, test_set, noise, method))
         indices = rng.integers(0, n, size=(n_boot, n))
-        row: dict = {"test_set": test_set, "noise": noise, "method": method, "n_images": n}
+        row: dict = {"test_set": test_set, "noise": noise, "method": method,
+                     "family": method_family(method, families), "n_images": n}
         for metric in METRICS:
             x = finite_metric(group[metric], metric)
             low, high = bootstrap_mean_ci(x, indices=indices)
@@ -131,6 +156,36 @@ def summarize(per_image: pd.DataFrame, n_boot: int = 2000, seed: int = 0) -> pd.
                         f"{metric}_ci_low": low, f"{metric}_ci_high": high})
         rows.append(row)
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS).astype({"n_images": "int64"})
+
+
+def summarize_sweep(per_image: pd.DataFrame, n_boot: int = 2000, seed: int = 0,
+                    families: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Per (test set, noise, strength, method): faces, mean and 95% bootstrap CI per metric.
+
+    Parameters
+    ----------
+    per_image : pandas.DataFrame
+        Per-image rows of a strength sweep: the columns :func:`summarize` needs plus ``strength``.
+    n_boot, seed, families
+        As in :func:`summarize`, which summarises each (test set, noise, strength) slice: at the
+        preset strength the numbers equal the preset summary's (see the module notes).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`SWEEP_SUMMARY_COLUMNS`; slices in their order of first appearance in
+        ``per_image``, methods within a slice likewise.
+    """
+    if "strength" not in per_image.columns:
+        raise ValueError("per-image table lacks column strength")
+    parts = []
+    for (_, _, strength), part in per_image.groupby(["test_set", "noise", "strength"], sort=False):
+        summary = summarize(part, n_boot=n_boot, seed=seed, families=families)
+        parts.append(summary.assign(strength=float(strength)))
+    if not parts:
+        return summarize(per_image, n_boot=n_boot, seed=seed).assign(strength=pd.Series(dtype="float64"))[
+            SWEEP_SUMMARY_COLUMNS]
+    return pd.concat(parts, ignore_index=True)[SWEEP_SUMMARY_COLUMNS]
 
 
 def paired_comparison(per_image: pd.DataFrame, method_a: str, method_b: str, metric: str, noise: str,
@@ -182,5 +237,5 @@ def paired_comparison(per_image: pd.DataFrame, method_a: str, method_b: str, met
     return result
 
 
-__all__ = ["METRICS", "HIGHER_IS_BETTER", "PSNR_CAP", "SUMMARY_COLUMNS", "finite_metric", "bootstrap_mean_ci",
-           "summarize", "paired_comparison"]
+__all__ = ["METRICS", "HIGHER_IS_BETTER", "PSNR_CAP", "SUMMARY_COLUMNS", "SWEEP_SUMMARY_COLUMNS", "UNKNOWN_FAMILY",
+           "method_family", "finite_metric", "bootstrap_mean_ci", "summarize", "summarize_sweep", "paired_comparison"]

@@ -282,6 +282,24 @@ def test_load_tables_round_trip_keeps_types_and_infinite_psnr(tiny_faces, tmp_pa
         load_tables(tmp_path / "nowhere")
 
 
+def test_summary_has_a_family_column_and_old_tables_without_it_still_load(tiny_faces, tmp_path):
+    methods = {**_fast_methods(), "halver": Halver()}
+    table = _run(_faces(tiny_faces[:2]), methods, GAUSSIAN)
+    write_tables(table, summarize(table, n_boot=50, families={n: m.family for n, m in methods.items()}), {}, tmp_path)
+    header = (tmp_path / "summary.csv").read_text().splitlines()[0].split(",")
+    assert header[:5] == ["test_set", "noise", "method", "family", "n_images"]
+    written = load_tables(tmp_path).summary
+    assert dict(zip(written["method"], written["family"], strict=True)) == {
+        "noisy": "baseline", "mean": "classical", "median": "classical", "halver": "learned"}
+    # a summary.csv from before the column (as shipped before issue #9): filled from the catalogue, same place
+    old = pd.read_csv(tmp_path / "summary.csv").drop(columns="family")
+    old.to_csv(tmp_path / "summary.csv", index=False)
+    loaded = load_tables(tmp_path).summary
+    assert list(loaded.columns) == SUMMARY_COLUMNS
+    assert list(loaded["family"]) == ["baseline", "classical", "classical", "unknown"]  # halver is no catalogue name
+    pd.testing.assert_frame_equal(loaded.drop(columns="family"), old, check_dtype=False)
+
+
 # ----------------------------------------------------------------------------- --reuse
 
 

@@ -121,3 +121,45 @@ def test_re_evaluating_shipped_checkpoints_reproduces_the_shipped_lfw_rows():
     order = fresh[keys].merge(shipped[keys].reset_index(), on=keys)["index"]
     assert order.is_monotonic_increasing
     assert list(fresh.columns) == PER_IMAGE_COLUMNS and isinstance(fresh, pd.DataFrame)
+
+
+def test_shipped_summary_names_each_methods_family():
+    from denoising import catalogue
+    from denoising.evaluation import load_tables
+
+    summary = load_tables(TABLES).summary  # a summary.csv written before the column gets it from the catalogue
+    assert list(summary.columns[:5]) == ["test_set", "noise", "method", "family", "n_images"]
+    for method, family in zip(summary["method"], summary["family"], strict=True):
+        assert family == catalogue.METHODS[method].family, method
+
+
+def test_shipped_sweep_covers_every_strength_and_equals_the_summary_at_the_preset():
+    from denoising import catalogue
+    from denoising.evaluation import load_tables
+    from denoising.noise import PRESETS
+    from denoising.stats import SWEEP_SUMMARY_COLUMNS
+    from denoising.sweep import SWEEP_FILES, load_sweep_tables
+
+    if not (TABLES / SWEEP_FILES["summary"]).is_file():
+        pytest.skip("no sweep tables shipped yet (python scripts/sweep.py ... --out checkpoints/tables --force)")
+    sweep = load_sweep_tables(TABLES)
+    summary = sweep.summary
+    header = (TABLES / SWEEP_FILES["summary"]).read_text(encoding="utf-8").splitlines()[0]
+    assert header.split(",") == SWEEP_SUMMARY_COLUMNS
+    assert set(summary["test_set"]) == {"celeba_test", "lfw"}
+    for kind, strengths in catalogue.SWEEP_STRENGTHS.items():
+        part = summary[summary["noise"] == kind]
+        assert set(strengths) <= set(part["strength"]) and part["strength"].nunique() >= 6, kind
+    assert len(sweep.per_image) == int(summary["n_images"].sum())
+    # at the preset strength: the rows of summary.csv, every method with the same faces and the same numbers
+    preset = load_tables(TABLES).summary.set_index(["test_set", "noise", "method"])
+    parameter = {kind: catalogue.STRENGTHS[kind].parameter for kind in catalogue.NOISE_KINDS}
+    at_preset = summary[[s == PRESETS["post"][k].params[parameter[k]] for k, s in
+                         zip(summary["noise"], summary["strength"], strict=True)]]
+    at_preset = at_preset.set_index(["test_set", "noise", "method"])
+    assert set(at_preset.index) == set(preset.index)
+    numbers = [c for c in SWEEP_SUMMARY_COLUMNS if c.endswith(("_mean", "_ci_low", "_ci_high"))]
+    joined = at_preset.join(preset, rsuffix="_preset")
+    assert (joined["n_images"] == joined["n_images_preset"]).all()
+    for column in numbers:  # both written with 6 significant digits
+        assert np.allclose(joined[column], joined[f"{column}_preset"], rtol=2e-6, atol=0), column

@@ -120,3 +120,41 @@ def test_paired_comparison_without_common_faces_and_bad_metric():
     assert res["n"] == 0 and np.isnan(res["win_rate"]) and np.isnan(res["mean_diff"])
     with pytest.raises(ValueError, match="unknown metric"):
         paired_comparison(table, "a", "b", "lpips", "poisson", "s")
+
+
+def test_family_column_from_the_methods_then_the_catalogue():
+    from denoising.stats import UNKNOWN_FAMILY
+
+    rows = [("s", "i0", "gaussian", method, 0.1, 20.0, 0.5) for method in ("noisy", "bm3d", "unet_l1", "mystery")]
+    summary = summarize(_table(rows), n_boot=50)
+    assert list(summary.columns[:5]) == ["test_set", "noise", "method", "family", "n_images"]
+    assert list(summary["family"]) == ["baseline", "classical", "learned", UNKNOWN_FAMILY]
+    told = summarize(_table(rows), n_boot=50, families={"mystery": "classical", "noisy": "learned"})
+    assert list(told["family"]) == ["learned", "classical", "learned", "classical"]
+
+
+def test_summarize_sweep_is_summarize_per_strength_with_the_same_seeds():
+    from denoising.stats import SWEEP_SUMMARY_COLUMNS, summarize_sweep
+
+    rng = np.random.default_rng(4)
+    frames = []
+    for strength in (0.3, 0.1):  # kept in this order: as swept, not sorted
+        rows = [("s", f"i{k}", "gaussian", method, *rng.uniform(size=3)) for method in ("median", "noisy")
+                for k in range(20)]
+        frames.append(_table(rows).assign(strength=strength))
+    table = pd.concat(frames, ignore_index=True)
+    swept = summarize_sweep(table, n_boot=300, seed=2)
+    assert list(swept.columns) == SWEEP_SUMMARY_COLUMNS
+    assert list(zip(swept["strength"], swept["method"], strict=True)) == [(0.3, "median"), (0.3, "noisy"), (0.1, "median"),
+                                                             (0.1, "noisy")]
+    for strength in (0.3, 0.1):
+        alone = summarize(table[table["strength"] == strength], n_boot=300, seed=2)
+        got = swept[swept["strength"] == strength].drop(columns="strength").reset_index(drop=True)
+        pd.testing.assert_frame_equal(got, alone[got.columns])
+    # the same resampled faces at every strength (the seed names no strength): equal samples, equal intervals
+    same = pd.concat([frames[0], frames[0].assign(strength=0.1)], ignore_index=True)
+    both = summarize_sweep(same, n_boot=300, seed=2)
+    assert both.iloc[0]["mae_ci_low"] == both.iloc[2]["mae_ci_low"]
+    with pytest.raises(ValueError, match="strength"):
+        summarize_sweep(frames[0].drop(columns="strength"))
+    assert summarize_sweep(table.iloc[:0]).columns.tolist() == SWEEP_SUMMARY_COLUMNS
