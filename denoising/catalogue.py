@@ -107,13 +107,16 @@ class MethodInfo:
     family: str
     description: str
     slow: bool = False
+    #: Told the kind and strength of the noise (a reference for one kind), not blind.
+    told_noise: bool = False
 
 
 def _methods(*infos: MethodInfo) -> dict[str, MethodInfo]:
     return {info.name: info for info in infos}
 
 
-#: Every method, in display order: baseline, fast classical, slow classical, learned.
+#: Every method, in display order: baseline, fast classical (blind filters, then references told the noise),
+#: slow classical (BM3D, then BM3D-based references told the noise), learned.
 METHODS = _methods(
     MethodInfo("noisy", "Noisy input (no filter)", "baseline",
                "The noisy photo as it is, with nothing removed: the score every method should beat."),
@@ -137,9 +140,25 @@ METHODS = _methods(
     MethodInfo("nl_means", "Non-local means", "classical",
                "Averages each small patch with similar-looking patches elsewhere in the photo, so "
                "repeated structure helps clean itself."),
+    MethodInfo("switching_median", "Switching median (told the noise)", "classical",
+               "Told that the noise is salt & pepper and how much of it there is: finds the specks (values "
+               "turned fully white or black where their neighbours are not) and replaces only those by the "
+               "middle value of their undamaged neighbours; every other pixel stays exactly as it was.",
+               told_noise=True),
     MethodInfo("bm3d", "BM3D", "classical",
                "Stacks similar patches together and cleans each stack jointly; one of the strongest classical "
                "methods, but slow (about a second per face).", slow=True),
+    MethodInfo("bm3d_sigma", "BM3D told σ (Gaussian)", "classical",
+               "BM3D told that the noise is Gaussian grain and its exact strength σ, allowing for the grain "
+               "being cut off at pure black and white; for Gaussian noise only, slow.", slow=True, told_noise=True),
+    MethodInfo("bm3d_anscombe", "BM3D + Anscombe (Poisson)", "classical",
+               "Told that the noise is Poisson and the light level: evens out the grain (the Anscombe transform), "
+               "cleans with BM3D and converts back without bias; for Poisson noise only, slow.",
+               slow=True, told_noise=True),
+    MethodInfo("bm3d_speckle", "BM3D told σ (speckle)", "classical",
+               "BM3D told that the noise is speckle and its strength σ, which sets how much grain to expect at "
+               "each brightness, allowing for values cut off at pure black and white; for speckle only, slow.",
+               slow=True, told_noise=True),
     MethodInfo("autoencoder", "Autoencoder (post)", "learned",
                "The blog post's small neural network that squeezes each face through 100 numbers and rebuilds it."),
     MethodInfo("pix2pix", "pix2pix GAN", "learned",

@@ -170,9 +170,108 @@ class BlockMatching3D(BlindFilter):
     name, function = "bm3d", "bm3d"
 
 
-#: The baseline and the classical filters, in display order (fast first, BM3D last).
+class NoiseAwareFilter(Denoiser):
+    """A classical reference that is *told* the noise: made for one kind, it reads the strength from the spec.
+
+    Subclasses name the kind (``noise_kind``) and the filter function of :mod:`denoising.filters`,
+    and turn the spec into that function's strength arguments (:meth:`noise_arguments`). Keyword
+    arguments are the function's other parameters, e.g. ``SwitchingMedian(max_radius=2)``.
+    """
+
+    noise_kind: str = ""
+    function: str = ""
+
+    def __init__(self, **params: Any):
+        try:
+            inspect.signature(getattr(filters, self.function)).bind(None, **self.noise_arguments(None), **params)
+        except TypeError as exc:
+            raise TypeError(f"{type(self).__name__}: {exc}") from None
+        self.params = params
+
+    def noise_arguments(self, noise: NoiseSpec | None) -> dict[str, Any]:
+        """The filter's strength arguments read from ``noise`` (``None``: the names only, for checking)."""
+        raise NotImplementedError
+
+    def available(self, noise_kind: str) -> bool:
+        """Only the kind of noise this reference is made for."""
+        return noise_kind == self.noise_kind
+
+    def __call__(self, batch: Any, noise: NoiseSpec) -> np.ndarray:
+        """As :meth:`Denoiser.__call__`; also raises ValueError for a noise of another kind."""
+        if isinstance(noise, NoiseSpec) and noise.kind != self.noise_kind:
+            raise ValueError(f"{self.name} is told the noise and made for {self.noise_kind} noise only, "
+                             f"got {noise.kind} noise")
+        return super().__call__(batch, noise)
+
+    def denoise(self, batch: np.ndarray, noise: NoiseSpec) -> np.ndarray:
+        return getattr(filters, self.function)(batch, **self.noise_arguments(noise), **self.params)
+
+
+class SwitchingMedian(NoiseAwareFilter):
+    """Salt & pepper of a known amount: only the hit values are replaced: :func:`denoising.filters.switching_median`."""
+
+    name, noise_kind, function = "switching_median", "salt_pepper", "switching_median"
+
+    def noise_arguments(self, noise: NoiseSpec | None) -> dict[str, Any]:
+        p = noise.params if noise is not None else {"amount": 0.0, "salt_fraction": 0.5}
+        return {"amount": p["amount"], "salt_fraction": p["salt_fraction"]}
+
+
+class AnscombeBM3D(NoiseAwareFilter):
+    """Poisson noise of a known peak: BM3D between the Anscombe transform and its exact unbiased inverse."""
+
+    name, noise_kind, function = "bm3d_anscombe", "poisson", "bm3d_anscombe"
+
+    def noise_arguments(self, noise: NoiseSpec | None) -> dict[str, Any]:
+        return {"peak": noise.params["peak"] if noise is not None else 1.0}
+
+
+class _ClippedBM3D(NoiseAwareFilter):
+    function = "bm3d_clipped"
+
+    def noise_arguments(self, noise: NoiseSpec | None) -> dict[str, Any]:
+        return {"kind": self.noise_kind, "sigma": noise.params["sigma"] if noise is not None else 0.0}
+
+
+class GaussianBM3D(_ClippedBM3D):
+    """Gaussian noise of a known σ: BM3D allowing for the clipping to [0, 1]: :func:`denoising.filters.bm3d_clipped`.
+
+    Given σ itself, BM3D scored below the blind estimate at the post's σ (the clipped noise is
+    weaker than σ); the clipped-noise σ and the inverse of the clipped mean fix that (numbers in
+    :func:`~denoising.filters.bm3d_clipped`).
+    """
+
+    name, noise_kind = "bm3d_sigma", "gaussian"
+
+
+class SpeckleBM3D(_ClippedBM3D):
+    """Speckle of a known σ: the same clipped-noise BM3D as :class:`GaussianBM3D`, for ``clip(x (1 + σn))``.
+
+    Chosen by mean MAE on the first 60 CelebA validation faces (28x28, seed 0) from three pipelines
+    (mean MAE / PSNR in dB):
+
+    ================================================  ===============  ===============
+    pipeline                                          σ = 1 (post)     σ = 0.5
+    ================================================  ===============  ===============
+    noisy input                                       0.2251 / 10.5    0.1412 / 14.0
+    blind BM3D (:class:`BlockMatching3D`)             0.1190 / 15.6    0.0826 / 18.1
+    this: clipped-noise σ, inverse clipped mean       0.0967 / 17.1    0.0671 / 20.2
+    BM3D, σ · root mean square brightness             0.1074 / 17.5    0.0715 / 20.5
+    asinh variance stabilisation, BM3D σ = 1          0.1729 / 12.5    0.1050 / 16.2
+    ================================================  ===============  ===============
+
+    The brightness-scaled σ has the slightly higher PSNR; this one has 10 % lower MAE at both σ.
+    """
+
+    name, noise_kind = "bm3d_speckle", "speckle"
+
+
+#: The baseline and the classical methods, in display order: the fast blind filters, the fast references told
+#: the noise, then the slow BM3D-based ones (blind first).
 CLASSICAL_TYPES: tuple[type[Denoiser], ...] = (NoisyInput, MeanFilter, MedianFilter, GaussianBlur, BilateralFilter,
-                                               TotalVariation, WaveletShrinkage, NonLocalMeans, BlockMatching3D)
+                                               TotalVariation, WaveletShrinkage, NonLocalMeans, SwitchingMedian,
+                                               BlockMatching3D, GaussianBM3D, AnscombeBM3D, SpeckleBM3D)
 
 __all__ = ["Denoiser", "NoisyInput", "BlindFilter", "MeanFilter", "MedianFilter", "GaussianBlur", "BilateralFilter",
-           "TotalVariation", "WaveletShrinkage", "NonLocalMeans", "BlockMatching3D", "CLASSICAL_TYPES"]
+           "TotalVariation", "WaveletShrinkage", "NonLocalMeans", "BlockMatching3D", "NoiseAwareFilter",
+           "SwitchingMedian", "AnscombeBM3D", "GaussianBM3D", "SpeckleBM3D", "CLASSICAL_TYPES"]

@@ -60,7 +60,7 @@ def test_wrong_output_shape_is_caught():
         Cropper()(_batch(), SPEC)
 
 
-@pytest.mark.parametrize("cls", [c for c in CLASSICAL_TYPES if c.name != "bm3d"])
+@pytest.mark.parametrize("cls", [c for c in CLASSICAL_TYPES if not c().slow])
 def test_classical_denoisers_pickle_to_equal_objects_with_equal_outputs(cls):
     method = cls()
     copy = pickle.loads(pickle.dumps(method))
@@ -80,9 +80,11 @@ def test_median_denoiser_is_the_median_filter_and_parameters_count():
 
 def test_catalogue_facts_on_the_objects():
     names = [cls.name for cls in CLASSICAL_TYPES]
-    assert names == ["noisy", "mean", "median", "gaussian", "bilateral", "tv", "wavelet", "nl_means", "bm3d"]
+    assert names == ["noisy", "mean", "median", "gaussian", "bilateral", "tv", "wavelet", "nl_means",
+                     "switching_median", "bm3d", "bm3d_sigma", "bm3d_anscombe", "bm3d_speckle"]
     assert NoisyInput().family == "baseline" and MedianFilter().family == "classical"
-    assert [cls.name for cls in CLASSICAL_TYPES if cls().slow] == ["bm3d"]
+    assert [cls.name for cls in CLASSICAL_TYPES if cls().slow] == ["bm3d", "bm3d_sigma", "bm3d_anscombe",
+                                                                    "bm3d_speckle"]
     assert MedianFilter().display_name == "Median filter (3×3)"
 
 
