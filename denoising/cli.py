@@ -1,6 +1,11 @@
-"""Argument types shared by the command-line scripts in ``scripts/``."""
+"""What the command-line scripts in ``scripts/`` share: argument types, a progress bar, a clean stop on SIGTERM."""
 
 import argparse
+import contextlib
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 
 
 def positive_int(text: str) -> int:
@@ -12,3 +17,42 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
     return value
+
+
+def comma_list(text: str) -> list[str]:
+    """argparse type: ``"a, b,c"`` -> ``["a", "b", "c"]`` (empty parts dropped)."""
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def progress_bar(desc: str, quiet: bool = False) -> Callable[[int], AbstractContextManager[Callable[[int, str], None]]]:
+    """What ``run_evaluation`` / ``run_sweep`` take: ``bar(total)`` gives ``progress(n_done, description)``.
+
+    The bar is tqdm's, on stderr, counting face-method evaluations; ``quiet`` hides it.
+    """
+
+    @contextlib.contextmanager
+    def bar(total: int) -> Iterator[Callable[[int, str], None]]:
+        from tqdm import tqdm
+
+        with tqdm(total=total, unit="face", desc=desc, file=sys.stderr, dynamic_ncols=True, disable=quiet) as shown:
+            def progress(n: int, description: str) -> None:
+                shown.set_postfix_str(description, refresh=False)
+                shown.update(n)
+
+            yield progress
+
+    return bar
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """While inside, ``kill`` (SIGTERM) stops like Ctrl-C, so worker processes are stopped and nothing half-written."""
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

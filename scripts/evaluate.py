@@ -18,21 +18,14 @@ python scripts/evaluate.py --data <cache> --reuse checkpoints/tables       # aft
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import os
-import signal
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-from denoising.cli import positive_int
+from denoising.cli import comma_list, positive_int, progress_bar, sigterm_as_interrupt
 from denoising.registry import DEFAULT_CHECKPOINT_DIR
 from denoising.runs import SHIPPED_TABLES, EvaluationOptions, RunError, run_evaluation, tables_markdown
-
-
-def _names(text: str) -> list[str]:
-    return [part.strip() for part in text.split(",") if part.strip()]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,10 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "'celeba_test' (required unless --markdown-only)")
     parser.add_argument("--lfw", action=argparse.BooleanOptionalAction, default=True,
                         help="also score scikit-image's 100 built-in LFW faces as test set 'lfw' (default: on)")
-    parser.add_argument("--methods", type=_names, default=None,
+    parser.add_argument("--methods", type=comma_list, default=None,
                         help="comma-separated method names (default: every available one: noisy, the classical "
                              "filters, and the learned models that have checkpoints)")
-    parser.add_argument("--noise", type=_names, default=None,
+    parser.add_argument("--noise", type=comma_list, default=None,
                         help="comma-separated noise kinds (default: all four: gaussian,poisson,salt_pepper,speckle)")
     parser.add_argument("--preset", default="post", help="noise preset in denoising.noise.PRESETS (default: post)")
     parser.add_argument("--checkpoints", type=Path, default=DEFAULT_CHECKPOINT_DIR,
@@ -99,26 +92,6 @@ def _options(args: argparse.Namespace, argv: list[str]) -> EvaluationOptions:
         dask_scheduler=args.dask_scheduler, argv=argv)
 
 
-def _progress_bar(quiet: bool):
-    @contextlib.contextmanager
-    def bar(total: int) -> Iterator:
-        from tqdm import tqdm
-
-        with tqdm(total=total, unit="face", desc="evaluating", file=sys.stderr, dynamic_ncols=True,
-                  disable=quiet) as shown:
-            def progress(n: int, desc: str) -> None:
-                shown.set_postfix_str(desc, refresh=False)
-                shown.update(n)
-
-            yield progress
-
-    return bar
-
-
-def _stop_on_sigterm(signum, frame):  # `kill` gets the same clean stop as Ctrl-C, workers included
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
@@ -129,11 +102,8 @@ def main(argv: list[str] | None = None) -> int:
                 return _fail("--markdown-only writes nothing; give the folder it reads with --tables, not --out")
             print(tables_markdown(args.tables), end="")
             return 0
-        previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
-        try:
-            run = run_evaluation(_options(args, argv), _progress_bar(args.quiet))
-        finally:
-            signal.signal(signal.SIGTERM, previous)
+        with sigterm_as_interrupt():
+            run = run_evaluation(_options(args, argv), progress_bar("evaluating", args.quiet))
     except RunError as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:

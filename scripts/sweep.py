@@ -21,22 +21,15 @@ python scripts/sweep.py --data <cache> --reuse runs/sweep-<time>             # a
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import os
-import signal
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-from denoising.cli import positive_int
+from denoising.cli import comma_list, positive_int, progress_bar, sigterm_as_interrupt
 from denoising.registry import DEFAULT_CHECKPOINT_DIR
 from denoising.runs import RunError
 from denoising.sweep import SLOW_SUBSET, SweepOptions, parse_strengths, run_sweep
-
-
-def _names(text: str) -> list[str]:
-    return [part.strip() for part in text.split(",") if part.strip()]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,9 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "'celeba_test' (required)")
     parser.add_argument("--lfw", action=argparse.BooleanOptionalAction, default=True,
                         help="also score scikit-image's 100 built-in LFW faces as test set 'lfw' (default: on)")
-    parser.add_argument("--methods", type=_names, default=None,
+    parser.add_argument("--methods", type=comma_list, default=None,
                         help="comma-separated method names (default: every available one)")
-    parser.add_argument("--noise", type=_names, default=None,
+    parser.add_argument("--noise", type=comma_list, default=None,
                         help="comma-separated noise kinds (default: all four, or those named by --strengths)")
     parser.add_argument("--strengths", action="append", default=None, metavar="KIND=V1,V2,...",
                         help="strengths of one noise kind in its own parameter (sigma, peak, amount, sigma), e.g. "
@@ -95,26 +88,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _progress_bar(quiet: bool):
-    @contextlib.contextmanager
-    def bar(total: int) -> Iterator:
-        from tqdm import tqdm
-
-        with tqdm(total=total, unit="face", desc="sweep", file=sys.stderr, dynamic_ncols=True,
-                  disable=quiet) as shown:
-            def progress(n: int, desc: str) -> None:
-                shown.set_postfix_str(desc, refresh=False)
-                shown.update(n)
-
-            yield progress
-
-    return bar
-
-
-def _stop_on_sigterm(signum, frame):  # `kill` gets the same clean stop as Ctrl-C, workers included
-    raise KeyboardInterrupt
-
-
 def _options(args: argparse.Namespace, argv: list[str]) -> SweepOptions:
     return SweepOptions(
         data=args.data, lfw=args.lfw, methods=args.methods, noise=args.noise, preset=args.preset,
@@ -128,17 +101,15 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s: %(message)s")
-    previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
-        run = run_sweep(_options(args, argv), _progress_bar(args.quiet))
+        with sigterm_as_interrupt():
+            run = run_sweep(_options(args, argv), progress_bar("sweep", args.quiet))
     except RunError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("error: interrupted; no tables written", file=sys.stderr)
         return 2
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     settings = sum(len(kind["strengths"]) for kind in run.meta["noise"].values())
     print(f"scored {len(run.per_image):,} face-method pairs at {settings} noise settings in "
           f"{run.meta['wall_seconds']:.1f} s; wrote {', '.join(p.name for p in run.paths.values())} to {run.out_dir}",
