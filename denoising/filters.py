@@ -239,7 +239,13 @@ def _bm3d_settings(profile: str = "np") -> Any:
 def _bm3d_rgb(image: np.ndarray, sigma: float, settings: Any) -> np.ndarray:
     import bm3d as bm3d_package
 
-    return bm3d_package.bm3d_rgb(np.asarray(image, np.float64), sigma_psd=sigma, profile=settings)
+    image = np.asarray(image, np.float64)
+    if np.array_equal(image, image[..., :1].repeat(image.shape[-1], axis=-1)):
+        # a grey picture: the package's opponent-colour transform divides by the colour channels' range,
+        # which is 0 here, and returns NaN; the grey channel alone is the same problem without colour
+        grey = bm3d_package.bm3d(image[..., 0], sigma_psd=sigma, profile=settings)
+        return np.repeat(np.asarray(grey, np.float64)[..., None], image.shape[-1], axis=-1)
+    return bm3d_package.bm3d_rgb(image, sigma_psd=sigma, profile=settings)
 
 
 def bm3d(images: Any, sigma: float | None = None, profile: str = "np") -> np.ndarray:

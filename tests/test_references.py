@@ -192,3 +192,17 @@ def test_gaussian_reference_beats_bm3d_told_sigma_itself(tiny_faces):
     noisy = _noisy(faces, spec, seed=6)
     plain = filters.bm3d(noisy, sigma=0.316)
     assert _mae(GaussianBM3D()(noisy, spec), faces) < _mae(plain, faces)
+
+
+def test_bm3d_on_a_grey_face_is_finite_and_close_to_it():
+    """Regression: the bm3d package's colour transform returned NaN for a picture whose channels are equal
+    (LFW faces are grey; with no speck drawn at a mild salt & pepper strength the input stays grey)."""
+    from denoising import filters
+    from denoising.faces import load_lfw_faces
+
+    grey = load_lfw_faces(28).images[:1]
+    assert np.array_equal(grey[..., 0], grey[..., 2])
+    out = filters.bm3d(grey)
+    assert np.isfinite(out).all()
+    assert np.array_equal(out[..., 0], out[..., 1])
+    assert np.abs(out - grey).mean() < 0.01
