@@ -241,11 +241,17 @@ def _bm3d_rgb(image: np.ndarray, sigma: float, settings: Any) -> np.ndarray:
 
     image = np.asarray(image, np.float64)
     if np.array_equal(image, image[..., :1].repeat(image.shape[-1], axis=-1)):
-        # a grey picture: the package's opponent-colour transform divides by the colour channels' range,
-        # which is 0 here, and returns NaN; the grey channel alone is the same problem without colour
+        # a grey picture: the grey channel alone is the same problem without colour
         grey = bm3d_package.bm3d(image[..., 0], sigma_psd=sigma, profile=settings)
         return np.repeat(np.asarray(grey, np.float64)[..., None], image.shape[-1], axis=-1)
-    return bm3d_package.bm3d_rgb(image, sigma_psd=sigma, profile=settings)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.asarray(bm3d_package.bm3d_rgb(image, sigma_psd=sigma, profile=settings), np.float64)
+    if np.isfinite(out).all():
+        return out
+    # the package's opponent-colour transform divides by each opponent channel's range, which is 0 when
+    # one of them is flat (a grey face with a single green speck): filter the colour channels one by one
+    return np.stack([bm3d_package.bm3d(image[..., c], sigma_psd=sigma, profile=settings)
+                     for c in range(image.shape[-1])], axis=-1)
 
 
 def bm3d(images: Any, sigma: float | None = None, profile: str = "np") -> np.ndarray:

@@ -206,3 +206,16 @@ def test_bm3d_on_a_grey_face_is_finite_and_close_to_it():
     assert np.isfinite(out).all()
     assert np.array_equal(out[..., 0], out[..., 1])
     assert np.abs(out - grey).mean() < 0.01
+
+
+def test_bm3d_on_a_grey_face_with_one_green_speck_is_finite():
+    """Regression: one speck in the green channel of a grey face leaves the red-minus-blue opponent channel flat,
+    and the package's colour transform then divided by zero (NaN scores in the sweep at salt & pepper 0.001)."""
+    from denoising import filters
+    from denoising.faces import load_lfw_faces
+
+    speck = load_lfw_faces(28).images[:1].copy()
+    speck[0, 10, 10, 1] = 1.0
+    out = filters.bm3d(speck)
+    assert np.isfinite(out).all()
+    assert np.abs(out - speck).mean() < 0.02
