@@ -161,7 +161,7 @@ def test_shipped_sweep_covers_every_strength_and_equals_the_summary_at_the_prese
     at_preset = at_preset.set_index(["test_set", "noise", "method"])
     assert set(at_preset.index) == set(preset.index)
     numbers = [c for c in SWEEP_SUMMARY_COLUMNS if c.endswith(("_mean", "_ci_low", "_ci_high"))]
-    joined = at_preset.join(preset, rsuffix="_preset")
+    joined = at_preset.merge(preset, left_index=True, right_index=True, suffixes=("", "_preset"))
     assert (joined["n_images"] == joined["n_images_preset"]).all()
     for column in numbers:  # both written with 6 significant digits
         assert np.allclose(joined[column], joined[f"{column}_preset"], rtol=2e-6, atol=0), column
