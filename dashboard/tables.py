@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from denoising import catalogue
 from denoising.catalogue import (
     DEFAULT_PRESET,
     HIGHER_IS_BETTER,
@@ -123,7 +124,9 @@ def headline_table(summary: pd.DataFrame, test_set: str, metric: str) -> pd.Data
     """Noise kinds as rows, methods as columns, mean ``metric`` in the cells."""
     part = summary[summary["test_set"] == test_set]
     table = part.pivot_table(index="noise", columns="method", values=f"{metric}_mean", sort=False)
-    return table
+    # catalogue order (baseline, classical, learned), not the order methods first appear in the table
+    order = {name: i for i, name in enumerate(catalogue.METHODS)}
+    return table[sorted(table.columns, key=lambda m: (order.get(m, len(order)), m))]
 
 
 def best_method(row: pd.Series, metric: str) -> str | None:
@@ -148,7 +151,7 @@ def marked_table(table: pd.DataFrame, best: dict[str, str | None], names: dict[s
     shown.columns = [noise_label(n) for n in shown.columns]
     marks.columns = shown.columns
     digits = "{:.2f}" if metric == "psnr" else "{:.4f}"
-    return shown.style.format(digits, na_rep="not run").apply(lambda _: marks, axis=None)
+    return shown.style.format(digits, na_rep="—").apply(lambda _: marks, axis=None)
 
 
 def _mean(summary: pd.DataFrame, test_set: str, noise: str, method: str, metric: str = "mae") -> float | None:
