@@ -56,6 +56,7 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 
+from denoising import catalogue
 from denoising.catalogue import NOISE_KINDS, test_set_title
 from denoising.metrics import score
 from denoising.noise import NoiseSpec, noisy_copies
@@ -582,7 +583,9 @@ def markdown_results(summary: pd.DataFrame, test_sets: list[str] | None = None,
         if part.empty:
             continue
         kinds = sorted(dict.fromkeys(part["noise"]), key=lambda k: NOISE_KINDS.index(k) if k in NOISE_KINDS else 99)
-        methods = list(dict.fromkeys(part["method"]))
+        # catalogue order (baseline, classical, learned), whatever noise kind a method first appears under
+        order = {name: i for i, name in enumerate(catalogue.METHODS)}
+        methods = sorted(dict.fromkeys(part["method"]), key=lambda m: (order.get(m, len(order)), m))
         n_full = int(part["n_images"].max())
         title = test_set_title(test_set)
         lines = [f"**{title}** ({n_full} faces; each cell: mean MAE ↓ / PSNR dB ↑ / SSIM ↑)", "",
