@@ -241,6 +241,25 @@ def face_bank(test_set: str) -> tuple[facesource.FaceBank | None, str | None]:
         return None, str(error)
 
 
+def pick_test_face(set_param: str, set_key: str, face_key: str) -> tuple[np.ndarray, str, str]:
+    """A test set and face chooser (the built-in LFW faces unless a CelebA folder is set), side by side.
+
+    The choices start from the URL parameters ``set_param`` and ``face``; the caller publishes them back.
+    Returns the clean face, its id and the test set it came from.
+    """
+    sets = ["lfw"] + (["celeba_test"] if celeba_dir() else [])
+    init_param(set_param, set_key, "lfw", valid=lambda v: v in sets)
+    c1, c2 = st.columns(2)
+    test_set = c1.selectbox("Test faces", sets, key=set_key, format_func=catalogue.test_set_title)
+    bank, how = face_bank(test_set)
+    if bank is None:
+        st.info(how)
+        bank, test_set = lfw_bank(face_size()), "lfw"
+    init_param("face", face_key, bank.ids[0], valid=lambda v: v in bank)
+    face = c2.selectbox("Which face", bank.ids, key=face_key)
+    return bank.get(face), face, test_set
+
+
 def available_test_sets() -> list[str]:
     """Test sets with results; the built-in faces always count (the Noise lab needs no tables)."""
     names = tables().test_sets()

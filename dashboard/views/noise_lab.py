@@ -8,7 +8,7 @@ import streamlit as st
 
 from dashboard import common
 from dashboard.tables import training_notice
-from denoising.catalogue import METRIC_SHORT, METRICS, NOISE_KINDS, STRENGTHS, noise_label, test_set_title
+from denoising.catalogue import METRIC_SHORT, METRICS, NOISE_KINDS, STRENGTHS, noise_label
 
 st.title("Noise lab")
 st.write("Pick a face (or upload your own photo), choose a kind of noise and how strong it is: every method "
@@ -22,17 +22,7 @@ source = st.radio("Face", list(sources), key="lab_src", format_func=sources.get,
 clean = None
 face_label = ""
 if source == "test":
-    sets = ["lfw"] + (["celeba_test"] if common.celeba_dir() else [])
-    common.init_param("set", "lab_set", "lfw", valid=lambda v: v in sets)
-    c1, c2 = st.columns(2)
-    test_set = c1.selectbox("Test faces", sets, key="lab_set", format_func=test_set_title)
-    bank, how = common.face_bank(test_set)
-    if bank is None:
-        st.info(how)
-        bank, test_set = common.lfw_bank(size), "lfw"
-    common.init_param("face", "lab_face", bank.ids[0], valid=lambda v: v in bank)
-    face = c2.selectbox("Which face", bank.ids, key="lab_face")
-    clean = bank.get(face)
+    clean, face, test_set = common.pick_test_face("set", "lab_set", "lab_face")
     face_label = face
     common.publish(src=source, set=test_set, face=face)
 else:

@@ -60,18 +60,9 @@ SMALL = 4  # six faces in a row must fit the page: 28 px faces shown 4x, pixel f
 
 def face_picker() -> tuple[np.ndarray, str]:
     """The chosen test face (the built-in LFW faces unless a CelebA folder is set) and its name."""
-    sets = ["lfw"] + (["celeba_test"] if common.celeba_dir() else [])
-    common.init_param("fset", "ns_fset", "lfw", valid=lambda v: v in sets)
-    c1, c2 = st.columns(2)
-    face_set = c1.selectbox("Test faces", sets, key="ns_fset", format_func=test_set_title)
-    bank, how = common.face_bank(face_set)
-    if bank is None:
-        st.info(how)
-        bank, face_set = common.lfw_bank(common.face_size()), "lfw"
-    common.init_param("face", "ns_face", bank.ids[0], valid=lambda v: v in bank)
-    face = c2.selectbox("Which face", bank.ids, key="ns_face")
+    clean, face, face_set = common.pick_test_face("fset", "ns_fset", "ns_face")
     common.publish(fset=face_set, face=face)
-    return bank.get(face), face
+    return clean, face
 
 
 def method_picker(kind: str) -> tuple[str, bool]:
