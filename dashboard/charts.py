@@ -135,6 +135,22 @@ def training_curves(history: pd.DataFrame, noisy_val: dict | None = None, kept_e
     return fig
 
 
+def strength_history(history: pd.DataFrame, metric: str = "psnr") -> go.Figure:
+    """Validation score per epoch at each strength, for a network trained over a range of strengths.
+
+    ``history`` holds ``val_<metric>_by_strength <strength>`` columns (see ``views/training.history_frame``).
+    """
+    prefix = f"val_{metric}_by_strength "
+    x = history["epoch"] if "epoch" in history else pd.Series(np.arange(1, len(history) + 1))
+    fig = go.Figure()
+    for i, column in enumerate(c for c in history.columns if c.startswith(prefix)):
+        fig.add_scatter(x=x, y=history[column], mode="lines", name=column.removeprefix(prefix),
+                        line=dict(color=COLORWAY[i % len(COLORWAY)]))
+    fig.update_layout(margin=dict(l=10, r=10, t=30, b=10), height=340, xaxis_title="Epoch",
+                      yaxis_title=METRIC_SHORT.get(metric, metric), legend_title_text="strength")
+    return fig
+
+
 def method_colors(methods: list[str]) -> dict[str, str]:
     """A fixed colour per method: the catalogue's methods by their place in it, others after them in the order given.
 

@@ -449,9 +449,15 @@ def default_sweep_methods(sweep: pd.DataFrame, test_set: str, metric: str, n_cla
 def training_range(card: dict) -> tuple[str, str, float, float] | None:
     """(method, noise kind, lowest, highest strength) a network's card says it was trained on.
 
-    The card's ``noise`` spec (or ``noise_json``) holds the kind's own parameter: one number, or a
-    ``[low, high]`` pair for a network trained over a range. None when the card does not say.
+    The card's ``strength_range`` (``mild``, ``strong``: a network trained over a range) comes first;
+    else its ``noise`` spec (or ``noise_json``) holds the kind's own parameter: one number, or a
+    ``[low, high]`` pair. None when the card does not say.
     """
+    ranged = card.get("strength_range")
+    if isinstance(ranged, dict) and card.get("noise_kind") in NOISE_KINDS and isinstance(card.get("arch"), str):
+        values = [ranged.get("mild"), ranged.get("strong")]
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values):
+            return card["arch"], card["noise_kind"], float(min(values)), float(max(values))
     noise = card.get("noise")
     if not isinstance(noise, dict) and isinstance(card.get("noise_json"), str):
         try:
@@ -504,3 +510,13 @@ def training_notice(ranges: dict[str, tuple[float, float]], kind: str, value: fl
 
 def _and(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def history_frame(history) -> pd.DataFrame:
+    """History as one row per epoch, whether stored as a list of dicts or a dict of lists."""
+    if isinstance(history, dict):
+        return pd.DataFrame({k: pd.Series(v) for k, v in history.items() if isinstance(v, list)})
+    if isinstance(history, list):
+        # a range-trained network's per-strength scores become columns "val_psnr_by_strength 0.004"
+        return pd.json_normalize([h for h in history if isinstance(h, dict)], sep=" ")
+    return pd.DataFrame()

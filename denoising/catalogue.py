@@ -166,11 +166,21 @@ METHODS = _methods(
                "bonus."),
     MethodInfo("unet_l1", "U-Net, L1 only (no GAN)", "learned",
                "The same U-Net as pix2pix trained only to match the clean face, to show what the GAN part adds."),
+    MethodInfo("unet_range", "U-Net, any strength (told the strength)", "learned",
+               "A U-Net trained on noise of every strength from mild to beyond the post's, told how strong the "
+               "noise is; it repairs only the values the noise changed and leaves the rest alone, at any image "
+               "size.", told_noise=True),
 )
 
 #: Learned recipes (one checkpoint per recipe and noise kind) and the network class each one ships.
 ARCHS = tuple(name for name, info in METHODS.items() if info.family == "learned")
-ARCH_MODEL = {"autoencoder": "autoencoder", "pix2pix": "unet", "unet_l1": "unet"}
+ARCH_MODEL = {"autoencoder": "autoencoder", "pix2pix": "unet", "unet_l1": "unet", "unet_range": "unet"}
+#: Recipes trained over the sweep's whole strength range rather than at one preset.
+RANGE_ARCHS = ("unet_range",)
+#: Learning-rate schedules of training (``TrainConfig.schedule``; the first is the default) and the
+#: validation scores that may pick a run's kept epoch (``TrainConfig.select_on``).
+SCHEDULES = ("cosine", "plateau")
+SELECT_ON = ("val_psnr", "val_mae")
 
 # ----------------------------------------------------------------------------- metrics
 
@@ -206,6 +216,7 @@ def display_name(method: str) -> str:
 
 
 __all__ = ["NOISE_KINDS", "NOISE_NAMES", "NOISE_LABELS", "NOISE_DESCRIPTIONS", "Strength", "STRENGTHS",
-           "PRESET_PARAMS", "DEFAULT_PRESET", "SWEEP_STRENGTHS", "STRENGTH_ENDS", "FAMILIES", "MethodInfo", "METHODS", "ARCHS", "ARCH_MODEL",
+           "PRESET_PARAMS", "DEFAULT_PRESET", "SWEEP_STRENGTHS", "STRENGTH_ENDS", "FAMILIES", "MethodInfo", "METHODS", "ARCHS", "ARCH_MODEL", "RANGE_ARCHS",
+           "SCHEDULES", "SELECT_ON",
            "METRICS", "HIGHER_IS_BETTER", "METRIC_SHORT", "METRIC_LABELS", "TEST_SET_TITLES", "test_set_title",
            "noise_label", "display_name"]

@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from denoising.catalogue import NOISE_KINDS, NOISE_NAMES, PRESET_PARAMS
+from denoising.catalogue import NOISE_KINDS, NOISE_NAMES, PRESET_PARAMS, STRENGTHS
 
 log = logging.getLogger(__name__)
 
@@ -263,6 +263,24 @@ class NoiseSpec:
         return cls(data["kind"], data["params"])
 
     @property
+    def strength(self) -> float:
+        """The kind's one strength parameter (:data:`denoising.catalogue.STRENGTHS`: σ, peak, amount, σ)."""
+        return float(self.params[STRENGTHS[self.kind].parameter])
+
+    def with_strength(self, value: float) -> NoiseSpec:
+        """The same noise at another strength (the other parameters kept); ValueError when out of range."""
+        return NoiseSpec(self.kind, {**self.params, STRENGTHS[self.kind].parameter: value})
+
+    @property
+    def level(self) -> float:
+        """How strong the noise is, as the number a range-trained network is told (its noise-level map).
+
+        Gaussian: σ; Poisson: ``1 / sqrt(peak)`` (the noise's standard deviation on a white value);
+        salt & pepper: the share of values hit; speckle: σ. Larger is always stronger.
+        """
+        return strength_level(self.kind, self.strength)
+
+    @property
     def label(self) -> str:
         """Human text, e.g. ``"Gaussian, σ = 0.316"``."""
         p = self.params
@@ -281,6 +299,13 @@ PRESETS: dict[str, dict[str, NoiseSpec]] = {
     preset: {kind: NoiseSpec(kind, params) for kind, params in kinds.items()}
     for preset, kinds in PRESET_PARAMS.items()
 }
+
+
+def strength_level(kind: str, strength: Any) -> Any:
+    """:attr:`NoiseSpec.level` of a kind at ``strength`` (a number or an array of them)."""
+    if kind not in NOISE_KINDS:
+        raise ValueError(f"unknown noise kind {kind!r}; valid kinds: {', '.join(NOISE_KINDS)}")
+    return 1.0 / np.sqrt(strength) if kind == "poisson" else strength
 
 
 def derive_seed(*parts: Any) -> int:
@@ -337,4 +362,4 @@ def noisy_copies(images: Any, image_ids: Any, spec: NoiseSpec, base_seed: int = 
 
 
 __all__ = ["NOISE_KINDS", "NoiseSpec", "PRESETS", "add_gaussian",
-           "add_poisson", "add_salt_and_pepper", "add_speckle", "derive_seed", "noisy_copies"]
+           "add_poisson", "add_salt_and_pepper", "add_speckle", "derive_seed", "noisy_copies", "strength_level"]

@@ -19,7 +19,7 @@ import math
 import sys
 from pathlib import Path
 
-from denoising.catalogue import ARCHS, DEFAULT_PRESET, NOISE_KINDS, PRESET_PARAMS
+from denoising.catalogue import ARCHS, DEFAULT_PRESET, NOISE_KINDS, PRESET_PARAMS, SCHEDULES, SELECT_ON
 from denoising.cli import positive_int
 
 
@@ -46,23 +46,32 @@ def fraction(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description="Train denoising models (autoencoder, pix2pix, U-Net L1) per noise kind; "
-                                "writes <out>/<arch>-<noise>.safetensors + .json.")
-    p.add_argument("--arch", choices=(*ARCHS, "all"), default="all", help="model recipe to train, or all three")
+    p = argparse.ArgumentParser(description="Train denoising models per noise kind (the post's autoencoder, pix2pix and "
+                                "U-Net L1 at one preset strength; unet_range over the whole strength range); writes "
+                                "<out>/<arch>-<noise>.safetensors + .json.")
+    p.add_argument("--arch", choices=(*ARCHS, "all"), default="all", help="model recipe to train, or all of them")
     p.add_argument("--noise", choices=(*NOISE_KINDS, "all"), default="all", help="noise kind to train for, or all four")
     p.add_argument("--preset", choices=tuple(PRESET_PARAMS), default=DEFAULT_PRESET,
                    help=f"noise strengths, from denoising.catalogue.PRESET_PARAMS (default: {DEFAULT_PRESET})")
     p.add_argument("--data", required=True,
                    help="prepared face cache folder (from scripts/prepare_data.py), or 'lfw' for a quick smoke run "
                         "on scikit-image's 100 LFW faces (80 train / 20 validation)")
-    p.add_argument("--epochs", type=positive_int, default=60, help="maximum epochs (early stopping usually ends sooner)")
+    p.add_argument("--epochs", type=positive_int, default=60,
+                   help="epochs to run (default 60; with --schedule plateau, early stopping may end sooner)")
+    p.add_argument("--schedule", choices=SCHEDULES, default="cosine",
+                   help="cosine (default): the learning rate decays to zero over --epochs and every epoch runs; "
+                        "plateau: halve the rate and stop early when validation stops improving (the rule the "
+                        "per-preset checkpoints were trained with)")
+    p.add_argument("--select-on", choices=SELECT_ON, default="val_psnr",
+                   help="validation score that picks the kept epoch (default val_psnr)")
     p.add_argument("--patience", type=positive_int, default=6,
-                   help="stop after this many epochs without a validation-MAE improvement")
+                   help="with --schedule plateau: stop after this many epochs without a validation improvement")
     p.add_argument("--min-improvement", type=fraction, default=0.002,
-                   help="smallest relative validation-MAE decrease that counts as an improvement and replaces the "
-                        "kept epoch (default 0.002 = 0.2%%)")
+                   help="with --select-on val_mae: smallest relative validation-MAE decrease that counts as an "
+                        "improvement and replaces the kept epoch (default 0.002 = 0.2%%)")
     p.add_argument("--lr-patience", type=positive_int, default=2,
-                   help="halve the learning rate after this many epochs in a row without improvement (default 2)")
+                   help="with --schedule plateau: halve the learning rate after this many epochs in a row without "
+                        "improvement (default 2)")
     p.add_argument("--batch-size", type=positive_int, default=64, help="faces per training step")
     p.add_argument("--lr", type=positive_float, default=None,
                    help="Adam learning rate, a positive number (default 1e-3 for all three, this project's choice; "
@@ -90,7 +99,8 @@ def plan_from_args(args: argparse.Namespace):
     """The library's :class:`~denoising.training.TrainPlan` for the parsed flags."""
     from denoising.training import TrainConfig, TrainPlan
 
-    config = TrainConfig(max_epochs=args.epochs, patience=args.patience, min_improvement=args.min_improvement,
+    config = TrainConfig(max_epochs=args.epochs, schedule=args.schedule, select_on=args.select_on,
+                         patience=args.patience, min_improvement=args.min_improvement,
                          lr_patience=args.lr_patience, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                          weights_dtype=args.weights_dtype, limit=args.limit, val_limit=args.val_limit,
                          num_threads=args.threads)

@@ -37,8 +37,10 @@ def test_each_strength_slider_covers_its_post_preset():
 def test_methods_archs_and_metrics_are_consistent():
     assert list(catalogue.METHODS)[0] == "noisy"
     assert {info.family for info in catalogue.METHODS.values()} == set(catalogue.FAMILIES)
-    assert catalogue.ARCHS == ("autoencoder", "pix2pix", "unet_l1")
+    assert catalogue.ARCHS == ("autoencoder", "pix2pix", "unet_l1", "unet_range")
     assert set(catalogue.ARCH_MODEL) == set(catalogue.ARCHS)
+    assert set(catalogue.RANGE_ARCHS) <= set(catalogue.ARCHS)
+    assert all(catalogue.METHODS[arch].told_noise for arch in catalogue.RANGE_ARCHS)
     assert [n for n, i in catalogue.METHODS.items() if i.slow] == ["bm3d", "bm3d_sigma", "bm3d_anscombe", "bm3d_speckle"]
     for table in (catalogue.HIGHER_IS_BETTER, catalogue.METRIC_SHORT, catalogue.METRIC_LABELS):
         assert tuple(table) == catalogue.METRICS

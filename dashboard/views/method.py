@@ -46,12 +46,15 @@ st.markdown(
 
 st.header("The methods")
 st.write("Most methods are blind: they see only the noisy photo, as with a real photo whose noise nobody knows. "
-         "A few classical references are told the kind and strength of the noise we added, and each works on that "
-         "one kind only: they show what an expert's standard method reaches when the noise is known.")
+         "A few classical references, and the U-Net trained at every strength, are told the kind and strength of "
+         "the noise we added, and each works on that one kind only: they show what an expert's standard method (or a "
+         "network given the same information) reaches when the noise is known.")
 TOLD = {"noise": "yes: its kind and strength", "learned": "its kind only (one network per kind, trained at one "
-        "strength)", "blind": "no (blind)"}
+        "strength)", "blind": "no (blind)", "learned_noise": "yes: its kind and strength (one network per kind, "
+        "trained over every strength)"}
 rows = [{"Method": m.display_name, "Kind": m.family,
-         "Told the noise?": TOLD["noise" if m.told_noise else "learned" if m.family == "learned" else "blind"],
+         "Told the noise?": TOLD[("learned_" if m.family == "learned" else "") + "noise" if m.told_noise
+                                 else "learned" if m.family == "learned" else "blind"],
          "What it does": m.description} for m in METHODS.values()]
 st.table(pd.DataFrame(rows).set_index("Method"))  # a static table wraps the long descriptions
 

@@ -8,9 +8,10 @@ from dashboard.tables import default_sweep_methods, preset_strength, strength_fi
 from denoising.catalogue import METRIC_SHORT, METRICS, NOISE_KINDS, SWEEP_STRENGTHS, noise_label, test_set_title
 
 st.title("Noise strength")
-st.write("Each network was trained at one strength of noise, and the other pages score every method at that one "
-         "strength, the blog post's. Here every method is scored from mild noise to well beyond the post's: "
-         "which methods still help when the noise is weaker or stronger than they expect?")
+st.write("The post's networks were each trained at one strength of noise (the U-Net marked \"any strength\" at "
+         "every strength shown here), and the other pages score every method at one strength, the blog post's. Here "
+         "every method is scored from mild noise to well beyond the post's: which methods still help when the noise "
+         "is weaker or stronger than they expect?")
 sweep = common.sweep_or_stop()
 names = common.method_names()
 
@@ -40,7 +41,8 @@ st.caption(f"Judged by the mean {METRIC_SHORT[metric]} of all {len(methods)} met
 st.subheader("Mean score against strength")
 st.caption("Lines: the mean over the test faces; bands: 95 % intervals. Mild noise is on the left, strong on the "
            "right (for Poisson noise that means fewer photons: the peak falls to the right). The dotted line is the "
-           "post's strength; a star marks the strength each network was trained at. A method scored on fewer faces "
+           "post's strength; a star marks the strength each network was trained at (every strength, for a network "
+           "trained over the whole range). A method scored on fewer faces "
            "than the others says so in its legend (n).")
 colors = method_colors(list(dict.fromkeys(sweep["method"].astype(str))))
 columns = st.columns(2)

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import common
+from dashboard.tables import history_frame
 from denoising.catalogue import noise_label
 
 st.title("How the neural networks were trained")
@@ -22,15 +23,6 @@ STOPPED = {"early_stopping": "validation error stopped improving", "max_epochs":
 @st.cache_data(show_spinner=False)
 def read_card(path: str, stamp: int) -> dict:
     return json.loads(open(path, encoding="utf-8").read())
-
-
-def history_frame(history) -> pd.DataFrame:
-    """History as one row per epoch, whether stored as a list of dicts or a dict of lists."""
-    if isinstance(history, dict):
-        return pd.DataFrame({k: pd.Series(v) for k, v in history.items() if isinstance(v, list)})
-    if isinstance(history, list):
-        return pd.DataFrame([h for h in history if isinstance(h, dict)])
-    return pd.DataFrame()
 
 
 def model_label(stem: str) -> str:
@@ -60,6 +52,11 @@ def facts(card: dict, history: pd.DataFrame) -> dict[str, str]:
         out["Validation MAE / PSNR"] = (f"{card['best_val_mae']:.4f} / {card.get('best_val_psnr', float('nan')):.2f} dB"
                                         + (f" (noisy input: {noisy['mae']:.4f} / {noisy['psnr']:.2f} dB)"
                                            if "mae" in noisy and "psnr" in noisy else ""))
+    gate = card.get("gate_threshold")
+    if isinstance(gate, dict) and isinstance(gate.get("validation"), dict):
+        chosen = gate.get("chosen")
+        out["Gate"] = ("soft, as trained" if chosen is None else f"all or nothing: a value is corrected only where the "
+                       f"gate exceeds {chosen:g}, else left exactly as it was") + " (chosen on validation)"
     if "lr" in history and history["lr"].notna().any():
         out["Learning rate"] = f"{history['lr'].iloc[0]:.2g} at the start, {history['lr'].iloc[-1]:.2g} at the end"
     out["Weights file"] = f"{card.get('weights_file', '?')} ({card.get('weights_dtype', '?')}, " \
@@ -86,6 +83,12 @@ else:
                "on, with fresh noise. The star marks the epoch whose weights were kept; the dashed line is the "
                "untouched noisy input.")
     common.chart(training_curves(history, card.get("val_noisy_input"), card.get("best_epoch")), f"training-{stem}.html", "tr_curves")
+    if any(c.startswith("val_psnr_by_strength ") for c in history.columns):
+        from dashboard.charts import strength_history
+
+        st.caption("This network was trained over the whole range of strengths; its validation faces take the "
+                   "strength sweep's strengths in turn. Validation PSNR at each strength:")
+        common.chart(strength_history(history, "psnr"), f"training-{stem}-by-strength.html", "tr_strengths")
     common.csv_download(history, f"history-{stem}.csv", "tr_csv", "Download the training history (CSV)")
 
 st.subheader("Model card")

@@ -28,7 +28,8 @@ class LearnedDenoiser(Denoiser):
     Parameters
     ----------
     arch : str
-        Training recipe in :data:`denoising.catalogue.ARCHS` (``"autoencoder"``, ``"pix2pix"``, ``"unet_l1"``).
+        Training recipe in :data:`denoising.catalogue.ARCHS` (``"autoencoder"``, ``"pix2pix"``, ``"unet_l1"``,
+        ``"unet_range"``; the last is told the noise's strength, the others only its kind).
     checkpoint_dir : str or Path
         Folder with ``<arch>-<noise_kind>.safetensors`` + ``.json`` pairs.
     """
@@ -78,11 +79,13 @@ class LearnedDenoiser(Denoiser):
         import torch
 
         model = self.model(noise.kind)
+        # a range-trained network is told the noise level (FFDNet's noise-level map)
+        told = (noise.level,) if getattr(model, "cond_channels", 0) else ()
         outputs = []
         with torch.inference_mode():
             for i in range(0, len(batch), INFERENCE_BATCH):
                 x = torch.from_numpy(np.ascontiguousarray(batch[i:i + INFERENCE_BATCH])).permute(0, 3, 1, 2)
-                outputs.append(model(x).clamp(0.0, 1.0).permute(0, 2, 3, 1).numpy())
+                outputs.append(model(x, *told).clamp(0.0, 1.0).permute(0, 2, 3, 1).numpy())
         return np.concatenate(outputs)
 
 
