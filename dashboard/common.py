@@ -420,13 +420,48 @@ def picture_rows(bank, test_set: str, image_ids: list[str], noise: str, methods:
     return rows
 
 
-def upload_to_face(data: bytes, size: int) -> tuple[np.ndarray | None, str | None]:
-    """Decode an uploaded photo into a face like the training faces, or return a message for the reader."""
-    from denoising.faces import FaceDataError, load_face_photo
+def upload_to_face(data: bytes, max_side: int | None = None):
+    """Decode an uploaded photo at its own size (shrunk only past ``max_side``), or say why it cannot be used.
+
+    Returns ``(photo, None)`` with a :class:`denoising.faces.Photo`, or ``(None, message for the reader)``.
+    ``max_side`` defaults to :data:`denoising.faces.PHOTO_MAX_SIDE`.
+    """
+    from denoising.faces import PHOTO_MAX_SIDE, FaceDataError, load_photo
 
     try:
-        return np.asarray(load_face_photo(data, size), np.float32), None
+        return load_photo(data, PHOTO_MAX_SIDE if max_side is None else max_side), None
     except FaceDataError as error:
-        return None, f"That file could not be used: {error}"
+        return None, f"That file could not be used: {error}."
     except Exception as error:  # noqa: BLE001 - never show a traceback for a user's file
         return None, f"That file could not be read as a photo ({type(error).__name__})."
+
+
+def photo_note(photo) -> str:
+    """One line on the size an uploaded photo is used at: its own, or how it was shrunk."""
+    from denoising.faces import PHOTO_MAX_SIDE
+
+    (width, height), (original_w, original_h) = photo.size, photo.original_size
+    if photo.shrunk:
+        return (f"Shrunk from {original_w}×{original_h} to {width}×{height} pixels, keeping its shape: the lab "
+                f"works on photos up to {PHOTO_MAX_SIDE} pixels on the longer side.")
+    return f"Used at its own size, {width}×{height} pixels."
+
+
+def photo_scale(image: np.ndarray) -> int:
+    """Whole-pixel enlargement that shows an uploaded photo about as large as a test face (1 from 168 px up)."""
+    return max(1, -(-FACE_SCALE * 28 // max(image.shape[:2])))
+
+
+def fixed_input_size(method, kind: str) -> tuple[int, int] | None:
+    """(height, width) that a learned model for ``kind`` was built for, or None when it takes any size.
+
+    The post's autoencoder has a dense layer sized for 28×28 faces; the U-Nets are fully convolutional.
+    A model that fails to load counts as size-free here: running it then shows the usual warning.
+    """
+    if not is_learned(getattr(method, "name", "")) or not hasattr(method, "model"):
+        return None
+    try:
+        size = getattr(method.model(kind), "image_size", None)
+    except Exception:  # noqa: BLE001 - a broken checkpoint is reported when it runs, not here
+        return None
+    return (int(size), int(size)) if size else None

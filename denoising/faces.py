@@ -15,8 +15,10 @@ the eyes sit at about row 110 of 218, the image's vertical middle (109): the cen
 puts the eyes on the crop's middle line with the whole face (forehead to chin, mouth at about
 3/4 height) inside, with undistorted proportions (the 2020 post squashed 178x218 into a
 square). Shifting the square down to centre the eyes-mouth midpoint would cut the top of the
-head for little gain, so we keep the plain centred square, which is also the right default
-for any user photo (dashboard uploads use the same :func:`crop_and_resize`).
+head for little gain, so we keep the plain centred square (:func:`load_face_photo` applies the
+same crop to a user photo). The Noise lab's own photo is not cropped: :func:`load_photo` keeps
+its shape and shrinks it only past :data:`PHOTO_MAX_SIDE` pixels, for the fully convolutional
+networks and the filters to work at its own size.
 
 Speed
 -----
@@ -49,6 +51,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -70,9 +73,14 @@ __all__ = [
     "DEFAULT_CACHE_DIR",
     "FaceDataError",
     "FaceSet",
+    "PHOTO_MAX_PIXELS",
+    "PHOTO_MAX_SIDE",
+    "PHOTO_MIN_SIDE",
+    "Photo",
     "crop_and_resize",
     "load_face_photo",
     "load_lfw_faces",
+    "load_photo",
     "load_prepared",
     "prepare_faces",
 ]
@@ -289,6 +297,138 @@ def load_face_photo(path_or_bytes, size: int = 28) -> np.ndarray:
     if isinstance(fp, io.BytesIO) and not fp.getbuffer().nbytes:
         raise FaceDataError(f"{name} is empty")
     return _decode_u8(fp, size, name).astype(np.float32) / np.float32(255.0)
+
+
+# ----------------------------------------------------------------------------- a user's photo at its own size
+
+#: the Noise lab's own photo keeps its size up to this many pixels on its longer side, and is shrunk to it beyond
+PHOTO_MAX_SIDE = 256
+#: fewer pixels than this on a side (after any shrinking) leave too little to see noise or its removal
+PHOTO_MIN_SIDE = 16
+#: refused from the file's header alone, before a pixel is decoded: more than any camera photo (a 24-megapixel
+#: JPEG is 6000x4000), far less than the 89 megapixels Pillow itself allows, and 150 MB at most once decoded
+PHOTO_MAX_PIXELS = 50_000_000
+_SWAPPING_ORIENTATIONS = (5, 6, 7, 8)  # EXIF orientations that turn the picture a quarter turn
+
+
+class Photo(NamedTuple):
+    """A user photo decoded by :func:`load_photo`.
+
+    Attributes
+    ----------
+    pixels : numpy.ndarray
+        float32 (H, W, 3) in [0, 1], upright, at most ``max_side`` pixels on its longer side.
+    original_size : tuple of int
+        (width, height) of the upright photo in the file, before any shrinking.
+    """
+
+    pixels: np.ndarray
+    original_size: tuple[int, int]
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) of :attr:`pixels`."""
+        return int(self.pixels.shape[1]), int(self.pixels.shape[0])
+
+    @property
+    def shrunk(self) -> bool:
+        """Whether the photo was larger than ``max_side`` and had to be shrunk."""
+        return self.size != tuple(self.original_size)
+
+
+def _fitted_size(width: int, height: int, max_side: int) -> tuple[int, int]:
+    """(width, height) with the longer side at most ``max_side``, the shape kept (rounded to whole pixels)."""
+    longer = max(width, height)
+    if longer <= max_side:
+        return width, height
+    scale = max_side / longer
+    if width >= height:
+        return max_side, max(1, round(height * scale))
+    return max(1, round(width * scale)), max_side
+
+
+def _decode_photo(fp, max_side: int, name: str) -> Photo:
+    """Open lazily, check the header's size, then decode, turn upright, convert to RGB and shrink."""
+    with Image.open(fp) as img:  # reads the header only: no pixel is decoded before the checks below
+        width, height = img.size
+        if width * height > PHOTO_MAX_PIXELS:
+            raise FaceDataError(
+                f"{name} is {width}×{height} pixels ({width * height / 1e6:.0f} megapixels); photos of at most "
+                f"{PHOTO_MAX_PIXELS // 1_000_000} megapixels are opened: shrink it first")
+        fitted = _fitted_size(width, height, max_side)
+        if min(width, height) < PHOTO_MIN_SIDE:
+            raise FaceDataError(f"{name} is only {width}×{height} pixels: it needs at least {PHOTO_MIN_SIDE} "
+                                "pixels on each side")
+        if min(fitted) < PHOTO_MIN_SIDE:
+            raise FaceDataError(
+                f"{name} is {width}×{height} pixels, too narrow: shrunk to {max_side} pixels on its longer side "
+                f"it would be {fitted[0]}×{fitted[1]}, under {PHOTO_MIN_SIDE} pixels on its shorter side")
+        # JPEG only (no-op elsewhere): decode at 1/2, 1/4 or 1/8 scale, keeping >= twice the final size
+        img.draft("RGB", (2 * fitted[0], 2 * fitted[1]))
+        img.load()
+        swapped = img.getexif().get(0x0112) in _SWAPPING_ORIENTATIONS
+        original = (height, width) if swapped else (width, height)
+        upright = _to_rgb(ImageOps.exif_transpose(img))
+    target = _fitted_size(*original, max_side)
+    if upright.size != target:
+        # bicubic widens its kernel by the reduction factor when shrinking: antialiased, as for the faces
+        upright = upright.resize(target, Image.Resampling.BICUBIC)
+    return Photo(np.asarray(upright, dtype=np.float32) / np.float32(255.0), original)
+
+
+def load_photo(data, max_side: int = PHOTO_MAX_SIDE) -> Photo:
+    """Decode a user photo at its own size: no crop, shrunk (antialiased) only when it is too large.
+
+    Parameters
+    ----------
+    data : bytes or path-like
+        The encoded file (e.g. a Streamlit upload's ``getvalue()``) or its path.
+    max_side : int, default PHOTO_MAX_SIDE
+        Longest side kept, in pixels; a larger photo is shrunk to it, keeping its aspect ratio
+        (1024×768 becomes 256×192).
+
+    Returns
+    -------
+    Photo
+        ``pixels``: float32 (H, W, 3) in [0, 1], upright (EXIF orientation applied), RGB (grey
+        is repeated on the three channels, transparent areas become white, 16-bit is rescaled);
+        ``original_size``: the upright (width, height) in the file.
+
+    Raises
+    ------
+    FaceDataError
+        Empty or missing file, not an image, damaged or cut short, more than
+        :data:`PHOTO_MAX_PIXELS` pixels (refused from the header, before decoding), or fewer
+        than :data:`PHOTO_MIN_SIDE` pixels on a side (after shrinking).
+    """
+    max_side = _check_size(max_side)
+    if max_side < PHOTO_MIN_SIDE:
+        raise FaceDataError(f"max_side must be at least {PHOTO_MIN_SIDE} pixels, got {max_side}")
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        fp, name = io.BytesIO(bytes(data)), "the file"
+        if not fp.getbuffer().nbytes:
+            raise FaceDataError(f"{name} is empty")
+    elif isinstance(data, (str, os.PathLike)):
+        fp, name = Path(data), str(data)
+        if not fp.is_file():
+            raise FaceDataError(f"{name} does not exist or is not a file")
+    else:
+        raise FaceDataError(f"expected the file's bytes or its path, got {type(data).__name__}")
+    try:
+        with warnings.catch_warnings():
+            # Pillow only *warns* between 1x and 2x its own pixel limit: make that an error too
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            return _decode_photo(fp, max_side, name)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise FaceDataError(f"{name} declares more than {PHOTO_MAX_PIXELS // 1_000_000} megapixels and is not "
+                            "opened: shrink it first") from exc
+    except FaceDataError:
+        raise
+    except Image.UnidentifiedImageError as exc:
+        raise FaceDataError(f"{name} is not a picture that can be read (PNG, JPEG, WebP, GIF, BMP or TIFF)") from exc
+    except Exception as exc:  # noqa: BLE001 - truncated/corrupt files raise OSError, SyntaxError, ValueError, ...
+        logger.info("could not decode %s: %s: %s", name, type(exc).__name__, exc)
+        raise FaceDataError(f"{name} is damaged or cut short: its pixels could not be decoded") from exc
 
 
 # ----------------------------------------------------------------------------- built-in faces

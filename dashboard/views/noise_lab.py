@@ -9,31 +9,38 @@ import streamlit as st
 from dashboard import common
 from dashboard.tables import training_notice
 from denoising.catalogue import METRIC_SHORT, METRICS, NOISE_KINDS, STRENGTHS, noise_label
+from denoising.faces import PHOTO_MAX_PIXELS, PHOTO_MAX_SIDE, PHOTO_MIN_SIDE
 
 st.title("Noise lab")
 st.write("Pick a face (or upload your own photo), choose a kind of noise and how strong it is: every method "
          "cleans it at once and is scored against the original.")
-
-size = common.face_size()
 
 sources = {"test": "A test face", "upload": "My own photo"}
 common.init_param("src", "lab_src", "test", valid=lambda v: v in sources)
 source = st.radio("Face", list(sources), key="lab_src", format_func=sources.get, horizontal=True)
 clean = None
 face_label = ""
+scale = common.FACE_SCALE
 if source == "test":
     clean, face, test_set = common.pick_test_face("set", "lab_set", "lab_face")
     face_label = face
     common.publish(src=source, set=test_set, face=face)
 else:
     common.publish(src=source)
-    upload = st.file_uploader("Your photo (any common image file; it is cropped to a square and shrunk to "
-                              f"{size}×{size} pixels like the training faces)", key="lab_upload")
+    upload = st.file_uploader(
+        "Your photo (any common image file). It is cleaned at its own size and shape; a photo larger than "
+        f"{PHOTO_MAX_SIDE} pixels on its longer side is shrunk to {PHOTO_MAX_SIDE}.", key="lab_upload",
+        help=f"PNG, JPEG, WebP, GIF, BMP or TIFF, of at most {PHOTO_MAX_PIXELS // 1_000_000} megapixels and at least "
+             f"{PHOTO_MIN_SIDE} pixels on each side. Grey photos become colour ones with three equal channels, "
+             "transparent areas become white, and a phone photo is turned upright.")
     if upload is not None:
-        clean, message = common.upload_to_face(upload.getvalue(), size)
-        if message:
+        photo, message = common.upload_to_face(upload.getvalue())
+        if photo is None:
             st.error(message)
-        face_label = upload.name
+        else:
+            clean, scale = photo.pixels, common.photo_scale(photo.pixels)
+            face_label = f"{upload.name} ({photo.size[0]}×{photo.size[1]} pixels)"
+            st.caption(common.photo_note(photo))
     if clean is None:
         st.stop()
 
@@ -62,28 +69,56 @@ trained = {n: span for n, span in common.training_ranges(kind).items() if n in m
 notice = training_notice(trained, kind, strength, names)
 if notice:
     st.info(notice, icon=":material/warning:")
-fast = [n for n, m in methods.items() if not m.slow and n != "noisy" and m.available(kind)]
-slow = [n for n, m in methods.items() if m.slow and m.available(kind)]
+height, width = clean.shape[:2]
+# a network built for one input size (the post's autoencoder) sits out other sizes, with a note saying so
+fixed = {n: s for n, m in methods.items() if m.available(kind)
+         and (s := common.fixed_input_size(m, kind)) is not None and s != (height, width)}
+fast = [n for n, m in methods.items() if not m.slow and n != "noisy" and m.available(kind) and n not in fixed]
+slow = [n for n, m in methods.items() if m.slow and m.available(kind) and n not in fixed]
 start = time.perf_counter()
 outputs = common.run_live(methods, fast, noisy, spec)
 elapsed, n_fast = time.perf_counter() - start, len(outputs)
 
+
+def run_slow(wanted: list[str]) -> tuple[dict[str, np.ndarray], float]:
+    """The slow methods one after another, with a progress bar naming each; their outputs and total seconds."""
+    bar, out, begin = st.progress(0.0), {}, time.perf_counter()
+    for i, name in enumerate(wanted):
+        took = f" in {time.perf_counter() - begin:.1f} s" if i else ""
+        bar.progress(i / len(wanted), text=f"{i} of {len(wanted)} slow methods done{took}.")
+        with st.spinner(f"Running {names[name]} on the {width}×{height} picture…"):
+            out.update(common.run_live(methods, [name], noisy, spec))
+    bar.empty()
+    return out, time.perf_counter() - begin
+
+
 state_key = hashlib.sha256(noisy.tobytes() + spec.to_json().encode()).hexdigest()
+slow_seconds = None
 if slow:
-    if st.button("Also run the slow methods (" + ", ".join(names[n] for n in slow) + ")", key="lab_slow"):
-        with st.spinner("Running the slow methods…"):
-            st.session_state["lab_slow_out"] = (state_key, common.run_live(methods, slow, noisy, spec))
+    # BM3D takes about a second on a 28×28 face and 5-10 s on a 256×192 photo: only on request
+    label = "Also run the slow methods (" + ", ".join(names[n] for n in slow) + ")"
+    if height * width > 64 * 64:
+        label += f"; each takes a few seconds at {width}×{height} pixels"
+    if st.button(label, key="lab_slow"):
+        out, took = run_slow(slow)
+        st.session_state["lab_slow_out"] = (state_key, out, took)
     cached = st.session_state.get("lab_slow_out")
     if cached and cached[0] == state_key:
         outputs.update(cached[1])
+        slow_seconds = cached[2] if len(cached) > 2 else None  # a session from before the timing was kept
 
 pictures = {"noisy": noisy[0], **{n: out[0] for n, out in outputs.items()}}
 scores = {n: score(clean[None], img[None]) for n, img in pictures.items()}
 captions = ["Original"] + [
     f"{'With noise' if n == 'noisy' else names.get(n, n)} · MAE {scores[n]['mae'][0]:.3f}" for n in pictures
 ]
-common.show_faces_inline([clean] + list(pictures.values()), captions)
-st.caption(f"{face_label}: {spec.label}, seed {seed}. The {n_fast} fast methods took {elapsed * 1000:.0f} ms.")
+common.show_faces_inline([clean] + list(pictures.values()), captions, scale)
+slow_text = f" The slow methods took {slow_seconds:.1f} s." if slow_seconds is not None else ""
+st.caption(f"{face_label}: {spec.label}, seed {seed}. The {n_fast} fast methods took {elapsed * 1000:.0f} ms."
+           + slow_text)
+if fixed:
+    st.caption(f"Not run on this {width}×{height} picture: " + "; ".join(
+        f"{names[n]} works only on {w}×{h} faces" for n, (h, w) in fixed.items()) + ".")
 if not common.has_checkpoints():
     st.caption(common.HOW_TO_TRAIN)
 
