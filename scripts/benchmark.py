@@ -4,6 +4,10 @@
     optimisation steps (the real training step of denoising.training) on random 28x28 batches.
 (b) Evaluation wall time per method on N faces (one batch call, as scripts/evaluate.py makes it).
 (c) Single-face CPU latency per method: median wall time of repeated one-face calls.
+(d) Single-face latency of the fully convolutional learned models (those that take any image size;
+    not the post's autoencoder, built for one size) at --latency-sizes (default 28, 64 and 256 px),
+    on the CPU and, when the chosen device is CUDA, on the GPU too: numpy face in, denoised numpy
+    face out, so a GPU figure includes the copies to and from it. Each row names its device.
 
 Learned methods use the checkpoints in --checkpoints when present; otherwise freshly initialised
 models of the default size (same cost, untrained weights; the table says so).
@@ -28,12 +32,26 @@ import time
 from pathlib import Path
 
 from denoising.catalogue import ARCHS, DEFAULT_PRESET, NOISE_KINDS
-from denoising.cli import positive_int
+from denoising.cli import comma_list, positive_int
 from denoising.registry import DEFAULT_CHECKPOINT_DIR
+
+#: Face sides (px) of the latency section (d): the post's 28 px faces, 64 px faces, a Noise lab upload.
+LATENCY_SIZES = (28, 64, 256)
 
 
 class BenchmarkSetupError(ValueError):
     """A flag names something this machine does not have (device, data, method)."""
+
+
+def sizes_list(text: str) -> tuple[int, ...]:
+    """argparse type: ``"28,64,256"`` -> ``(28, 64, 256)``, each a whole number >= 1."""
+    try:
+        sizes = tuple(positive_int(part) for part in comma_list(text))
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if not sizes:
+        raise argparse.ArgumentTypeError("expected at least one size, e.g. 28,64,256")
+    return sizes
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,8 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--checkpoints", type=Path, default=DEFAULT_CHECKPOINT_DIR,
                         help="checkpoint folder for the learned methods (default: the shipped checkpoints/)")
     parser.add_argument("--methods", default=None,
-                        help="comma-separated methods for (b) and (c) (default: all in the registry)")
+                        help="comma-separated methods for (b), (c) and (d) (default: all in the registry)")
     parser.add_argument("--skip-train", action="store_true", help="leave out the training throughput (a)")
+    parser.add_argument("--latency-sizes", type=sizes_list, default=LATENCY_SIZES, metavar="N[,N...]",
+                        help="face sides in pixels for the fully convolutional models' latency (d) "
+                             f"(default: {','.join(map(str, LATENCY_SIZES))})")
+    parser.add_argument("--skip-latency-sizes", action="store_true",
+                        help="leave out the latency at several face sizes (d)")
     return parser
 
 
@@ -147,13 +170,15 @@ def train_throughput(args, device) -> list[tuple[str, float, float]]:
         shape = (args.batch_size, 3, args.size, args.size)
         x = torch.rand(shape, generator=gen).to(device).contiguous(memory_format=torch.channels_last)
         y = torch.rand(shape, generator=gen).to(device).contiguous(memory_format=torch.channels_last)
+        # a range recipe is told each face's noise level, as in its real training
+        told = (torch.full((args.batch_size,), trainer.spec.level, device=device),) if trainer.ranged else ()
         for _ in range(3):
-            trainer.step(x, y)
+            trainer.step(x, y, *told)
         if device.type == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()
         for _ in range(args.train_steps):
-            trainer.step(x, y)  # .item() inside forces a sync per step, as in real training
+            trainer.step(x, y, *told)  # .item() inside forces a sync per step, as in real training
         if device.type == "cuda":
             torch.cuda.synchronize()
         wall = time.perf_counter() - start
@@ -213,6 +238,65 @@ def print_single_face_latency(methods: dict, untrained: bool, noisy, spec, repea
               f"{1000 * min(times):.2f} |")
 
 
+def fully_convolutional_models(methods: dict, kind: str) -> dict:
+    """Name -> network of each learned method with a ``kind`` checkpoint that takes any image size.
+
+    A network whose constructor takes the image size (the post's autoencoder, with its fixed dense
+    bottleneck) denoises that size only, so it is left out.
+    """
+    models = {}
+    for name, denoiser in methods.items():
+        if denoiser.family == "learned" and denoiser.available(kind):
+            model = denoiser.model(kind)
+            if "image_size" not in model.config():
+                models[name] = model
+    return models
+
+
+def face_latency_ms(model, face, level: float | None, device, repeats: int) -> float:
+    """Median ms of denoising one (H, W, 3) numpy face on ``device``: copies in and out included."""
+    import numpy as np
+    import torch
+
+    told = (level,) if level is not None else ()
+    times = []
+    with torch.inference_mode():
+        for i in range(repeats + 3):  # three untimed calls first: kernel selection and caches
+            start = time.perf_counter()
+            x = torch.from_numpy(face).permute(2, 0, 1)[None].to(device)
+            out = np.asarray(model(x, *told).permute(0, 2, 3, 1).cpu())  # .cpu() waits for the GPU
+            if i >= 3:
+                times.append(time.perf_counter() - start)
+    if out.shape[1:] != face.shape:
+        raise RuntimeError(f"a {face.shape[0]} px face came back as {out.shape[1]} px: not fully convolutional")
+    return 1000 * statistics.median(times)
+
+
+def print_size_latency(methods: dict, untrained: bool, spec, device, sizes: tuple[int, ...], repeats: int) -> None:
+    import copy
+
+    import numpy as np
+    import torch
+
+    models = fully_convolutional_models(methods, spec.kind)
+    devices = [torch.device("cpu")] + ([device] if device.type == "cuda" else [])
+    names = {d: torch.cuda.get_device_name(d) if d.type == "cuda" else _cpu_model() for d in devices}
+    print(f"\n## (d) Single-face latency at several sizes, fully convolutional models (median of {repeats} repeats, "
+          "ms; numpy face in and out)\n")
+    if not models:
+        print(f"No fully convolutional learned model has a {spec.kind} checkpoint.")
+        return
+    print("| method | device | " + " | ".join(f"{s} px" for s in sizes) + " |\n|---|---|" + "---|" * len(sizes))
+    rng = np.random.default_rng(0)
+    faces = {s: rng.random((s, s, 3), dtype=np.float32) for s in sizes}  # content does not change a conv's cost
+    for name, model in models.items():
+        level = spec.level if getattr(model, "cond_channels", 0) else None
+        for dev in devices:
+            on_device = copy.deepcopy(model).to(dev).eval()
+            cells = [f"{face_latency_ms(on_device, faces[s], level, dev, repeats):.2f}" for s in sizes]
+            print(f"| {label(methods[name], untrained)} | {dev.type} ({names[dev]}) | " + " | ".join(cells) + " |")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
@@ -229,6 +313,8 @@ def main(argv: list[str] | None = None) -> int:
             print_train_throughput(args, device)
         print_evaluation_wall_time(methods, untrained, noisy, spec, args.slow_faces)
         print_single_face_latency(methods, untrained, noisy, spec, args.repeats)
+        if not args.skip_latency_sizes:
+            print_size_latency(methods, untrained, spec, device, args.latency_sizes, args.repeats)
     return 0
 
 
