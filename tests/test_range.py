@@ -173,7 +173,10 @@ def test_a_range_step_needs_the_level():
     with pytest.raises(TrainingError, match="needs level"):
         trainer.step(x, x)
     losses = trainer.step(x, x.clamp(0.1, 0.9), torch.tensor([0.1, 0.2]))
-    assert set(losses) == {"loss", "mse", "mse_correction"}
+    assert set(losses) == {"loss", "minus_psnr", "minus_psnr_correction"}  # the default loss: minus each face's PSNR
+    mse = Trainer("unet_range", PRESETS["post"]["gaussian"], TrainConfig(unet=SMALL, range_loss="mse"), 12,
+                  torch.device("cpu")).step(x, x.clamp(0.1, 0.9), torch.tensor([0.1, 0.2]))
+    assert set(mse) == {"loss", "mse", "mse_correction"}
 
 
 # ----------------------------------------------------------------------------- a whole run

@@ -1,4 +1,4 @@
-"""What the repository ships: the 12 checkpoints, the result tables, and the README table made from them."""
+"""What the repository ships: the 12 per-preset checkpoints and the 4 range-trained ones, the result tables, and the README table made from them."""
 
 from __future__ import annotations
 
@@ -47,6 +47,26 @@ def test_twelve_generators_with_complete_cards():
                 assert card["best_val_mae"] < 0.5 * card["val_noisy_input"]["mae"]
 
 
+def test_range_networks_ship_for_every_kind_with_the_rule_their_cards_state():
+    from denoising.catalogue import SWEEP_STRENGTHS
+    from denoising.training import GATE_THRESHOLDS, select_epoch, selection_rule
+
+    for kind in KINDS:
+        card = json.loads((CHECKPOINTS / f"unet_range-{kind}.json").read_text())
+        config = card["config"]
+        assert (card["noise_kind"], card["arch"]) == (kind, "unet_range")
+        assert (config["schedule"], config["select_on"]) == ("cosine", "val_psnr")
+        # every epoch ran (no early stopping) and the kept one is the best validation PSNR
+        assert card["stopped"] == "max_epochs" and card["epochs_run"] == config["max_epochs"] == len(card["history"])
+        assert card["selection"] == selection_rule(config["min_improvement"], "val_psnr", "cosine")
+        assert card["best_epoch"] == select_epoch(card["history"], config["min_improvement"], "val_psnr")
+        assert card["strength_range"]["validation_strengths"] == sorted(SWEEP_STRENGTHS[kind])
+        gate = card["gate_threshold"]
+        chosen = "soft" if gate["chosen"] is None else f"{gate['chosen']:g}"
+        assert gate["chosen"] in GATE_THRESHOLDS and card["model_kwargs"]["gate_threshold"] == gate["chosen"]
+        assert gate["validation"][chosen]["val_psnr"] == max(v["val_psnr"] for v in gate["validation"].values())
+
+
 def test_shipped_generators_denoise_lfw_through_the_registry():
     from denoising.faces import load_lfw_faces
     from denoising.noise import PRESETS, noisy_copies
@@ -57,7 +77,7 @@ def test_shipped_generators_denoise_lfw_through_the_registry():
     for kind in ("gaussian", "speckle"):
         spec = PRESETS["post"][kind]
         noisy, _ = noisy_copies(faces, [str(i) for i in range(8)], spec, base_seed=0)
-        for arch in ARCHS:
+        for arch in (*ARCHS, "unet_range"):
             out = registry[arch](noisy, spec)
             assert out.shape == faces.shape and out.dtype == np.float32 and 0 <= out.min() <= out.max() <= 1
             # trained on CelebA, still far better than the noisy input on these unseen LFW faces

@@ -134,9 +134,10 @@ SHIPPED_CARDS = sorted(CHECKPOINTS.glob("*.json"))
 @pytest.mark.parametrize("card_path", SHIPPED_CARDS, ids=[p.stem for p in SHIPPED_CARDS])
 def test_shipped_card_states_the_rule_that_chose_its_epoch(card_path):
     card = json.loads(card_path.read_text())
-    rule = card["config"]["min_improvement"]
-    assert card["selection"] == selection_rule(rule)
-    assert card["best_epoch"] == select_epoch(card["history"], rule)
+    config = TrainConfig.from_dict(card["config"])  # cards from before the cosine schedule: the plateau rule
+    rule = config.min_improvement
+    assert card["selection"] == selection_rule(rule, config.select_on, config.schedule)
+    assert card["best_epoch"] == select_epoch(card["history"], rule, config.select_on)
     assert card["best_val_mae"] == card["history"][card["best_epoch"] - 1]["val_mae"]
 
 
