@@ -284,3 +284,21 @@ def test_slow_methods_run_on_the_upload_on_request(lab_env):
     assert list(at.session_state["lab_last_scores"]["Method"])[-len(slow):] == slow
     assert {decoded.shape for _, _, decoded in face_row(at)} == {(40 * 4, 50 * 4, 3)}
     assert any(" The slow methods took " in c.value for c in at.caption)
+
+
+def test_noise_controls_keep_their_values_while_waiting_for_a_photo(lab_env):
+    # regression: the page stopped before drawing the noise controls until a photo came, so the
+    # strength slider lost its state and Chromium showed σ 0 while the lab used σ 0.316
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    at.switch_page("views/noise_lab.py")
+    at.query_params.update({"src": "upload"})
+    at.run()
+    slider = at.select_slider(key="lab_strength_gaussian")
+    assert slider.value == pytest.approx(0.1 ** 0.5)
+    slider.set_value(0.2).run()
+    at.file_uploader(key="lab_upload").set_value(("me.png", encode(Image.fromarray(random_rgb(32, 32, seed=1))),
+                                                  "image/png")).run()
+    assert not at.exception
+    assert at.select_slider(key="lab_strength_gaussian").value == 0.2
+    assert any(c.value.startswith("me.png (32×32 pixels): Gaussian, σ = 0.2, seed 0") for c in at.caption)

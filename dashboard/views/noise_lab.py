@@ -41,8 +41,6 @@ else:
             clean, scale = photo.pixels, common.photo_scale(photo.pixels)
             face_label = f"{upload.name} ({photo.size[0]}×{photo.size[1]} pixels)"
             st.caption(common.photo_note(photo))
-    if clean is None:
-        st.stop()
 
 c1, c2, c3 = st.columns(3)
 common.init_param("kind", "lab_kind", "gaussian", valid=lambda v: v in NOISE_KINDS)
@@ -56,6 +54,8 @@ strength = c2.select_slider(STRENGTHS[kind].label, choices, key=skey, format_fun
 common.init_param("seed", "lab_seed", 0, cast=int, valid=lambda v: 0 <= v <= 2**31)
 seed = c3.number_input("Random seed (same seed, same noise)", 0, 2**31, key="lab_seed", step=1)
 common.publish(kind=kind, strength=int(strength) if strength.is_integer() else strength, seed=seed)
+if clean is None:  # the noise controls stay on the page meanwhile: a widget left out of a run loses its value
+    st.stop()
 
 from denoising.metrics import score
 

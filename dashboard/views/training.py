@@ -55,8 +55,12 @@ def facts(card: dict, history: pd.DataFrame) -> dict[str, str]:
     gate = card.get("gate_threshold")
     if isinstance(gate, dict) and isinstance(gate.get("validation"), dict):
         chosen = gate.get("chosen")
+        scores = gate["validation"].get("soft" if chosen is None else f"{chosen:g}", {})
         out["Gate"] = ("soft, as trained" if chosen is None else f"all or nothing: a value is corrected only where the "
-                       f"gate exceeds {chosen:g}, else left exactly as it was") + " (chosen on validation)"
+                       f"gate exceeds {chosen:g}, else left exactly as it was") + " (chosen on validation" + (
+            f": MAE {scores['val_mae']:.4f} / PSNR {scores['val_psnr']:.2f} dB with it)"
+            if isinstance(scores.get("val_mae"), (int, float)) and isinstance(scores.get("val_psnr"), (int, float))
+            else ")")
     if "lr" in history and history["lr"].notna().any():
         out["Learning rate"] = f"{history['lr'].iloc[0]:.2g} at the start, {history['lr'].iloc[-1]:.2g} at the end"
     out["Weights file"] = f"{card.get('weights_file', '?')} ({card.get('weights_dtype', '?')}, " \
@@ -87,7 +91,9 @@ else:
         from dashboard.charts import strength_history
 
         st.caption("This network was trained over the whole range of strengths; its validation faces take the "
-                   "strength sweep's strengths in turn. Validation PSNR at each strength:")
+                   "strength sweep's strengths in turn. Its training loss is minus the PSNR of its output plus minus "
+                   "the PSNR of its correction alone (so it is negative and falls as it learns). Validation PSNR at "
+                   "each strength:")
         common.chart(strength_history(history, "psnr"), f"training-{stem}-by-strength.html", "tr_strengths")
     common.csv_download(history, f"history-{stem}.csv", "tr_csv", "Download the training history (CSV)")
 
