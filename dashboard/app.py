@@ -2,7 +2,8 @@
 
 Seven pages (Findings, Browse test faces, Noise lab, Noise strength, Error distributions, Training, Method).
 Locations come from environment variables with repo defaults: DENOISING_TABLES_DIR,
-DENOISING_CHECKPOINT_DIR, DENOISING_CELEBA_DIR (also a sidebar setting).
+DENOISING_CHECKPOINT_DIR, DENOISING_CELEBA_DIR and DENOISING_CELEBA_DIRS (named folders a visitor may
+choose among in the sidebar; visitors never type a path).
 """
 
 import streamlit as st

@@ -43,9 +43,52 @@ FACE_SCALE = 6  # 28 px faces are shown 6x larger, pixel for pixel
 # checkpoint_dir() and tables_dir() live in dashboard.tables (no streamlit) so scripts can find the tables too
 
 
+HOW_TO_CELEBA = (
+    "To show CelebA faces, the server's owner sets `DENOISING_CELEBA_DIR=/path/to/celeba` (or several named "
+    "folders: `DENOISING_CELEBA_DIRS=\"name=/path/a;other=/path/b\"`) before starting the dashboard."
+)
+DEFAULT_CELEBA_NAME = "CelebA"  # the name DENOISING_CELEBA_DIR's folder is listed under
+
+
+def celeba_folders() -> dict[str, str]:
+    """The CelebA folders the server's owner configured, name -> path; visitors choose among them by name only.
+
+    ``DENOISING_CELEBA_DIR`` is listed as ``"CelebA"``; ``DENOISING_CELEBA_DIRS`` adds named folders as
+    ``name=/path`` entries separated by ``;``. Entries without ``=``, a name or a path are skipped, and the
+    first folder of a repeated name wins. Nothing a visitor sends can add to this list.
+
+    Returns
+    -------
+    dict of str to str
+        Folder name -> path as configured (``~`` not yet expanded), in configuration order.
+    """
+    folders = {}
+    single = os.environ.get("DENOISING_CELEBA_DIR", "").strip()
+    if single:
+        folders[DEFAULT_CELEBA_NAME] = single
+    for entry in os.environ.get("DENOISING_CELEBA_DIRS", "").split(";"):
+        name, sep, path = entry.partition("=")
+        if sep and name.strip() and path.strip():
+            folders.setdefault(name.strip(), path.strip())
+    return folders
+
+
 def celeba_dir() -> str:
-    """CelebA folder from the sidebar setting, else ``DENOISING_CELEBA_DIR``, else empty."""
-    return (st.session_state.get("celeba_dir") or os.environ.get("DENOISING_CELEBA_DIR") or "").strip()
+    """The configured CelebA folder chosen in the sidebar (the first one by default), ``~`` expanded; else empty."""
+    folders = celeba_folders()
+    if not folders:
+        return ""
+    chosen = st.session_state.get("celeba_choice")
+    path = folders.get(chosen) if isinstance(chosen, str) else None
+    return os.path.expanduser(path or next(iter(folders.values())))
+
+
+def folder_exists(folder: str) -> bool:
+    """Whether ``folder`` is a directory; a path the system cannot even look up (too long, NUL) is not one."""
+    try:
+        return Path(folder).is_dir()
+    except (OSError, ValueError):
+        return False
 
 
 # ---------------------------------------------------------------- cached data
@@ -63,9 +106,19 @@ def tables() -> Tables:
     return _tables(str(folder), stamp)
 
 
+def tables_or_stop() -> Tables:
+    """The result tables; when a file is malformed or cut short, one plain error naming it and the page ends here."""
+    data = tables()
+    if data.error:
+        st.error(f"The result tables cannot be shown: {data.error} Make them again with "
+                 "`python scripts/evaluate.py --data .cache/faces/<your prepared faces> --out checkpoints/tables`.")
+        st.stop()
+    return data
+
+
 def per_image_or_stop():
     """The per-face results table; without one, say how to make it and end the page here."""
-    per_image = tables().per_image
+    per_image = tables_or_stop().per_image
     if per_image.empty:
         st.info("No per-face results yet: run `python scripts/evaluate.py --data .cache/faces/<your prepared faces> --out checkpoints/tables`. "
                 "The Noise lab works without them.")
@@ -232,13 +285,14 @@ def face_bank(test_set: str) -> tuple[facesource.FaceBank | None, str | None]:
         return lfw_bank(size), None
     folder = celeba_dir()
     if not folder:
-        return None, ("The CelebA faces themselves are not shown: set the environment variable "
-                      "`DENOISING_CELEBA_DIR=/path/to/celeba` or type the folder in the sidebar.")
+        return None, f"The CelebA faces themselves are not shown. {HOW_TO_CELEBA}"
     ids = test_set_ids(test_set)
     try:
         return _celeba_bank(folder, tuple(ids), size), None
     except facesource.FaceSourceError as error:
         return None, str(error)
+    except OSError as error:  # e.g. a configured path too long for the system: a message, never a traceback
+        return None, f"The configured CelebA folder could not be read ({type(error).__name__}); showing the built-in faces only."
 
 
 def pick_test_face(set_param: str, set_key: str, face_key: str) -> tuple[np.ndarray, str, str]:
@@ -322,20 +376,46 @@ def show_faces_inline(images: list[np.ndarray], captions: list[str], scale: int 
             f"display:block}} .face-row figcaption{{font-size:0.8rem;color:grey;text-align:center}}</style>")
 
 
+MAX_PARAM_CHARS = 2000  # a URL value longer than this is ignored unread
+_REJECTED = object()
+
+
+def _cast_param(raw: Any, cast: Callable) -> Any:
+    """``cast(raw)``, or ``_REJECTED`` for a failed cast, a non-finite number or an int beyond 64 bits."""
+    if not isinstance(raw, str) or len(raw) > MAX_PARAM_CHARS:
+        return _REJECTED
+    try:
+        value = cast(raw)
+    except (TypeError, ValueError, ArithmeticError):  # ArithmeticError: OverflowError and friends
+        return _REJECTED
+    if isinstance(value, float) and not np.isfinite(value):
+        return _REJECTED
+    if isinstance(value, int) and not isinstance(value, bool) and not -2**63 <= value < 2**63:
+        return _REJECTED
+    return value
+
+
+def _is_valid(valid: Callable[[Any], bool] | None, value: Any) -> bool:
+    try:
+        return valid is None or bool(valid(value))
+    except (TypeError, ValueError, ArithmeticError):
+        return False
+
+
 def init_param(name: str, key: str, default: Any, cast: Callable = str, valid: Callable[[Any], bool] | None = None) -> None:
-    """Seed a widget's value from the page URL (``?name=...``) the first time the page runs."""
-    current = st.session_state.get(key, None)
-    if key in st.session_state and (valid is None or valid(current)):
+    """Seed a widget's value from the page URL (``?name=...``) the first time the page runs.
+
+    A URL value that cannot be cast, is not a finite number, is an int beyond 64 bits, is longer than
+    :data:`MAX_PARAM_CHARS` or fails ``valid`` is ignored silently: the widget starts at ``default``.
+    """
+    if key in st.session_state and _is_valid(valid, st.session_state[key]):
         return
     value = default
     raw = st.query_params.get(name)
     if raw is not None:
-        try:
-            candidate = cast(raw)
-            if valid is None or valid(candidate):
-                value = candidate
-        except (TypeError, ValueError):
-            pass
+        candidate = _cast_param(raw, cast)
+        if candidate is not _REJECTED and _is_valid(valid, candidate):
+            value = candidate
     st.session_state[key] = value
 
 
@@ -362,17 +442,16 @@ def chart(fig, file_name: str, key: str) -> None:
 
 
 def sidebar() -> None:
-    """Settings shared by every page."""
+    """Settings shared by every page: a choice among the server's configured CelebA folders, never a typed path."""
     with st.sidebar:
-        st.text_input(
-            "CelebA folder (optional)",
-            key="celeba_dir",
-            value=os.environ.get("DENOISING_CELEBA_DIR", ""),
-            help="The folder holding img_align_celeba/ (and list_eval_partition.txt). Leave empty to use only the "
-                 "built-in faces. Same as the DENOISING_CELEBA_DIR environment variable.",
-        )
+        folders = celeba_folders()
+        if len(folders) > 1:
+            st.selectbox("CelebA folder", list(folders), key="celeba_choice",
+                         help="The CelebA folders set up by the server's owner (DENOISING_CELEBA_DIR, DENOISING_CELEBA_DIRS).")
+        elif not folders:
+            st.caption(f"Showing the built-in LFW faces. {HOW_TO_CELEBA}")
         folder = celeba_dir()
-        if folder and not Path(folder).is_dir():
+        if folder and not folder_exists(folder):
             st.warning(f"The CelebA folder {folder} does not exist; showing the built-in faces only.")
         if tables().empty:
             st.info("No result tables found yet; run `python scripts/evaluate.py --data .cache/faces/<your prepared faces> --out checkpoints/tables` to make them.")

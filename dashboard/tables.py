@@ -26,6 +26,7 @@ from denoising.catalogue import (
     SWEEP_STRENGTHS,
     noise_label,
 )
+from denoising.tables_schema import TableError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SWEEP_FILE = "sweep_summary.csv"
@@ -45,7 +46,7 @@ def tables_dir() -> Path:
     return Path(os.environ.get("DENOISING_TABLES_DIR") or checkpoint_dir() / "tables")
 
 
-class SweepTableError(ValueError):
+class SweepTableError(TableError):
     """A strength-sweep table that cannot be read; the message is meant for the reader."""
 
 
@@ -62,10 +63,13 @@ class Tables:
     sweep: pd.DataFrame = field(default_factory=pd.DataFrame)
     #: why ``sweep_summary.csv`` could not be read ("" when it was read or is simply missing)
     sweep_error: str = ""
+    #: why the result tables could not be read (:class:`denoising.tables_schema.TableError`); "" when fine
+    error: str = ""
 
     @property
     def empty(self) -> bool:
-        return self.per_image.empty and self.summary.empty
+        """No tables at all; a malformed set is not empty (its ``error`` says what is wrong, not how to make one)."""
+        return not self.error and self.per_image.empty and self.summary.empty
 
     def test_sets(self) -> list[str]:
         frame = self.summary if not self.summary.empty else self.per_image
@@ -77,26 +81,30 @@ class Tables:
 
 
 def read_tables(folder: Path) -> Tables:
-    """Read per_image.csv, summary.csv, timings.csv and meta.json from ``folder`` (missing files -> empty)."""
+    """Read per_image.csv, summary.csv, timings.csv and meta.json from ``folder`` (missing files -> empty).
+
+    Every file goes through :func:`denoising.tables_schema.read_results`; when one is malformed or
+    cut short, all four stay empty and ``error`` holds the plain message naming the file (nothing
+    from a bad set is shown as if it were whole). The strength sweep is read on its own.
+    """
+    from denoising.evaluation import FILES, PER_IMAGE_COLUMNS
+    from denoising.stats import SUMMARY_COLUMNS
+    from denoising.tables_schema import read_results
+
     folder = Path(folder)
     tables = Tables(folder=str(folder))
-    per_image_path = folder / "per_image.csv"
-    if per_image_path.is_file():
-        tables.per_image = pd.read_csv(per_image_path, dtype={"image_id": str, "noise_params": str})
-    summary_path = folder / "summary.csv"
-    if summary_path.is_file():
-        tables.summary = pd.read_csv(summary_path)
-    elif not tables.per_image.empty:
-        tables.summary = simple_summary(tables.per_image)
-    timings_path = folder / "timings.csv"
-    if timings_path.is_file():
-        tables.timings = pd.read_csv(timings_path)
-    meta_path = folder / "meta.json"
-    if meta_path.is_file():
-        try:
-            tables.meta = json.loads(meta_path.read_text())
-        except (OSError, ValueError):
-            tables.meta = {}
+    try:
+        read = read_results(folder, FILES, [c for c in PER_IMAGE_COLUMNS if c != "seconds"],
+                            [c for c in SUMMARY_COLUMNS if c != "family"])
+    except TableError as error:
+        tables.error = str(error)
+    else:
+        tables.meta = read["meta"]
+        if read["per_image"] is not None:
+            tables.per_image = read["per_image"]
+            tables.summary = read["summary"] if read["summary"] is not None else simple_summary(tables.per_image)
+        if read["timings"] is not None:
+            tables.timings = read["timings"]
     if (folder / SWEEP_FILE).is_file():
         try:
             tables.sweep = read_sweep(folder / SWEEP_FILE)
@@ -274,7 +282,13 @@ def read_sweep(path: Path) -> pd.DataFrame:
         With one line for the reader when the file is not a CSV table, lacks a column, holds text
         where a number belongs, or names the same (test set, noise, strength, method) twice.
     """
+    from denoising.tables_schema import read_csv
+
     name = Path(path).name
+    try:  # the shared checks first: empty, binary, cut short, rows with extra or missing fields, columns
+        read_csv(Path(path), list(SWEEP_COLUMNS))
+    except TableError as error:
+        raise SweepTableError(str(error)) from None
     try:
         frame = pd.read_csv(path, dtype={"test_set": str, "noise": str, "method": str, "family": str})
     except (OSError, ValueError) as error:  # pandas' parser and empty-file errors are ValueErrors

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -36,6 +37,9 @@ LFW_WORD = "lfw"
 #: then 15% of the remaining training faces become the validation slice.
 TEST_FRACTION = 0.25
 VALIDATION_FRACTION = 0.15
+#: a zip member larger than this (uncompressed, from its header) is skipped without being read: a CelebA face
+#: JPEG is about 10 KB and a large camera JPEG about 10 MB
+MAX_MEMBER_BYTES = 20_000_000
 
 
 class FaceDataError(ValueError):
@@ -78,6 +82,9 @@ class Source:
     refs: list[ImageRef] = field(default_factory=list)
     partition_file: Path | None = None
     identity_file: Path | None = None
+    #: files passed over while scanning (links to nothing, FIFOs, names that are not UTF-8, oversized zip
+    #: members), as ``{"image_id", "reason"}`` like the files that fail to decode
+    skipped: list[dict] = field(default_factory=list)
 
     def metadata_files(self) -> list[Path]:
         """The partition/identity files that apply to this source."""
@@ -100,38 +107,67 @@ def _find_metadata(dirs: list[Path], name: str) -> Path | None:
     return None
 
 
-def _scan_folder(folder: Path, celeba_layout: bool) -> list[ImageRef]:
-    refs = []
+def printable(name: str) -> str:
+    """``name`` as valid UTF-8 text (bytes that are not UTF-8 become U+FFFD), for messages and tables."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def _not_usable(full: str, rel: str) -> str | None:
+    """Why the folder entry ``full`` cannot be a photo (None when it can): checked without opening it."""
+    try:
+        rel.encode("utf-8")
+    except UnicodeEncodeError:
+        return "its file name is not valid UTF-8: rename it"
+    try:
+        mode = os.stat(full).st_mode  # follows links: a link to a photo is a photo
+    except FileNotFoundError:
+        return "it is a link to a file that does not exist"
+    except OSError as exc:
+        return f"it cannot be read ({exc.strerror or type(exc).__name__})"
+    return None if stat.S_ISREG(mode) else "it is not a regular file (a FIFO, device or folder)"
+
+
+def _scan_folder(folder: Path, celeba_layout: bool) -> tuple[list[ImageRef], list[dict]]:
+    """(image refs, skipped entries) of every photo under ``folder``; only regular files are kept."""
+    refs, skipped = [], []
     for dirpath, dirnames, filenames in os.walk(folder):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
-            full = Path(dirpath) / name
-            rel = full.relative_to(folder).as_posix()
+            full = os.path.join(dirpath, name)
+            rel = Path(full).relative_to(folder).as_posix()
             if not _is_image_name(rel):
                 continue
-            st = full.stat()
             image_id = name if celeba_layout else rel
+            reason = _not_usable(full, rel)
+            if reason:
+                skipped.append({"image_id": printable(image_id), "reason": f"{printable(rel)}: {reason}"})
+                continue
+            st = os.stat(full)
             refs.append(ImageRef(image_id, str(folder), rel, False, st.st_size, st.st_mtime_ns))
-    return refs
+    return refs, skipped
 
 
-def _scan_zip(path: Path) -> tuple[list[ImageRef], bool]:
+def _scan_zip(path: Path) -> tuple[list[ImageRef], bool, list[dict]]:
     try:
         with zipfile.ZipFile(path) as zf:
             infos = [i for i in zf.infolist() if not i.is_dir() and _is_image_name(i.filename)]
-    except (zipfile.BadZipFile, OSError) as exc:
+    except (zipfile.BadZipFile, OSError, UnicodeDecodeError) as exc:
         raise FaceDataError(f"{path} is not a readable zip file ({exc})") from exc
     celeba = path.stem == CELEBA_FOLDER or any(
         CELEBA_FOLDER in PurePosixPath(i.filename).parts[:-1] for i in infos
     )
-    refs = []
+    refs, skipped = [], []
     for info in infos:
         member = PurePosixPath(info.filename)
         image_id = member.name if celeba else info.filename
+        if info.file_size > MAX_MEMBER_BYTES:  # from the zip's directory: nothing is decompressed
+            skipped.append({"image_id": image_id, "reason": f"{info.filename}: {info.file_size:,} bytes once "
+                            f"unzipped, more than the {MAX_MEMBER_BYTES:,} a face photo may have"})
+            continue
         # zip entries carry their own size and date; they change when the zip is rebuilt
         stamp = int("{:04d}{:02d}{:02d}{:02d}{:02d}{:02d}".format(*info.date_time))
         refs.append(ImageRef(image_id, str(path), info.filename, True, info.file_size, stamp))
-    return refs, celeba
+    return refs, celeba, skipped
 
 
 def discover_source(path: str | os.PathLike) -> Source:
@@ -153,33 +189,45 @@ def discover_source(path: str | os.PathLike) -> Source:
     FaceDataError
         When the path does not exist, is not a folder or zip, or holds no images.
     """
+    if isinstance(path, str) and not path.strip():
+        raise FaceDataError("an empty source name was given: name a CelebA folder, a zip of photos or 'lfw' "
+                            "(write '.' for the current folder)")
     p = Path(path).expanduser()
     if str(path) == LFW_WORD and not p.exists():
         return Source(Path(LFW_WORD), "lfw")
+    try:
+        str(p).encode("utf-8")
+    except UnicodeEncodeError:
+        raise FaceDataError(f"{printable(str(p))}: the path is not valid UTF-8; rename it") from None
     if not p.exists():
         raise FaceDataError(f"{p} does not exist (expected a CelebA folder, img_align_celeba.zip or a folder of photos)")
     p = p.resolve()
     if p.is_file():
         if p.suffix.lower() != ".zip":
             raise FaceDataError(f"{p} is a file, not a folder or .zip of face photos")
-        refs, celeba = _scan_zip(p)
-        if not refs:
-            raise FaceDataError(
-                f"{p} contains no images (jpg/png/...): it does not look like CelebA's img_align_celeba.zip"
-            )
+        refs, celeba, skipped = _scan_zip(p)
+        _check_found(p, refs, skipped, "jpg/png/...: it does not look like CelebA's img_align_celeba.zip")
         meta_dirs = [p.parent, p.parent.parent]
         kind = "celeba" if celeba else "folder"
-    elif (p / CELEBA_FOLDER).is_dir():
-        refs, meta_dirs, kind = _scan_folder(p / CELEBA_FOLDER, True), [p], "celeba"
-    elif (p / f"{CELEBA_FOLDER}.zip").is_file():
+    elif (p / f"{CELEBA_FOLDER}.zip").is_file() and not (p / CELEBA_FOLDER).is_dir():
         return _with_metadata(discover_source(p / f"{CELEBA_FOLDER}.zip"), [p])
-    elif p.name == CELEBA_FOLDER:
-        refs, meta_dirs, kind = _scan_folder(p, True), [p, p.parent], "celeba"
     else:
-        refs, meta_dirs, kind = _scan_folder(p, False), [p], "folder"
+        celeba = (p / CELEBA_FOLDER).is_dir() or p.name == CELEBA_FOLDER
+        folder = p / CELEBA_FOLDER if (p / CELEBA_FOLDER).is_dir() else p
+        refs, skipped = _scan_folder(folder, celeba)
+        meta_dirs = [p] if folder != p or not celeba else [p, p.parent]
+        kind = "celeba" if celeba else "folder"
+        _check_found(p, refs, skipped, f"looked for {', '.join(sorted(IMAGE_SUFFIXES))}, recursively")
+    if skipped:
+        logger.warning("%s: skipped %d files that cannot be photos (first: %s)", p, len(skipped),
+                       skipped[0]["reason"])
+    return _with_metadata(Source(p, kind, refs, skipped=skipped), meta_dirs)
+
+
+def _check_found(path: Path, refs: list[ImageRef], skipped: list[dict], looked_for: str) -> None:
     if not refs:
-        raise FaceDataError(f"{p} contains no images (looked for {', '.join(sorted(IMAGE_SUFFIXES))}, recursively)")
-    return _with_metadata(Source(p, kind, refs), meta_dirs)
+        note = f"; skipped {len(skipped)} (first: {skipped[0]['reason']})" if skipped else ""
+        raise FaceDataError(f"{path} contains no images ({looked_for}){note}")
 
 
 def _with_metadata(source: Source, dirs: list[Path]) -> Source:

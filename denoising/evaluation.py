@@ -30,7 +30,9 @@ Tables (written by :func:`write_tables`)
     :data:`TIMING_COLUMNS`: compute time per face of each method (see :func:`evaluate`). Kept
     apart because times change from run to run; everything else is byte-identical for the same seed.
 ``meta.json``
-    How the tables were made (command, seed, versions, faces, slow-method subset, ...).
+    How the tables were made (command, seed, versions, faces, slow-method subset, ...) and ``rows``,
+    each table's row count, so that a table cut short is caught when read. :func:`load_tables`
+    checks every file (:mod:`denoising.tables_schema`) and raises one ``TableError`` naming it.
 
 The strength sweep (:mod:`denoising.sweep`) writes its own four files beside these
 (:data:`SWEEP_FILES`, :func:`write_sweep_tables`): per-image rows in Parquet with a ``strength``
@@ -69,6 +71,7 @@ from denoising.stats import (
     paired_comparison,
     summarize,
 )
+from denoising.tables_schema import TableError, read_results
 
 log = logging.getLogger(__name__)
 
@@ -337,7 +340,8 @@ def write_tables(per_image: pd.DataFrame, summary: pd.DataFrame, meta: dict, out
     summary : pandas.DataFrame
         Output of :func:`denoising.stats.summarize`.
     meta : dict
-        JSON-serialisable description of the run (written with sorted keys).
+        JSON-serialisable description of the run (written with sorted keys), to which ``rows`` (the
+        number of rows of each table) is added so that a reader can tell a table cut short.
     out_dir : str or Path
         Folder, created if needed. Files are written to a temporary name and renamed.
 
@@ -348,6 +352,10 @@ def write_tables(per_image: pd.DataFrame, summary: pd.DataFrame, meta: dict, out
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    rows = {"per_image": len(per_image), "summary": len(summary)}
+    if "seconds" in per_image.columns:
+        rows["timings"] = len(per_image.groupby(["test_set", "noise", "method"], sort=False))
+    meta = {**meta, "rows": rows}
     texts = {
         "per_image": per_image.drop(columns=["seconds"], errors="ignore")
         .to_csv(index=False, float_format=FLOAT_FORMAT, lineterminator="\n"),
@@ -407,30 +415,23 @@ def load_tables(directory: str | Path) -> ResultTables:
     Raises
     ------
     FileNotFoundError
-        When ``per_image.csv`` or ``summary.csv`` is missing (message names the folder).
-    ValueError
-        When a file is unreadable or lacks required columns.
+        When ``summary.csv`` is missing (message names the folder).
+    denoising.tables_schema.TableError
+        A ``ValueError`` naming the file, when a file is malformed (see :mod:`denoising.tables_schema`):
+        empty or binary, a row with extra or missing fields, a missing column, text where a number
+        belongs, a table shorter than ``meta.json`` says, or a summary without ``per_image.csv``.
     """
     folder = Path(directory)
     missing = [FILES[k] for k in ("per_image", "summary") if not (folder / FILES[k]).is_file()]
-    if missing:
+    if missing and missing != [FILES["per_image"]]:  # a summary alone is a TableError (read_results)
         raise FileNotFoundError(f"no result tables in {folder} (missing {', '.join(missing)}); "
                                 "run scripts/evaluate.py first")
-    try:
-        per_image = pd.read_csv(folder / FILES["per_image"], keep_default_na=False, na_values=[""],
-                                dtype={"test_set": str, "image_id": str, "noise": str, "noise_params": str,
-                                       "method": str, "noise_seed": "int64"})
-        summary = with_family(pd.read_csv(folder / FILES["summary"],
-                                          dtype={"test_set": str, "noise": str, "method": str, "family": str}))
-        timing = pd.read_csv(folder / FILES["timings"]) if (folder / FILES["timings"]).is_file() else pd.DataFrame()
-        meta = json.loads((folder / FILES["meta"]).read_text()) if (folder / FILES["meta"]).is_file() else {}
-    except (OSError, ValueError, pd.errors.ParserError) as exc:
-        raise ValueError(f"result tables in {folder} are unreadable: {exc}") from exc
-    need = [c for c in PER_IMAGE_COLUMNS if c != "seconds" and c not in per_image.columns]
-    need += [c for c in SUMMARY_COLUMNS if c not in summary.columns]
-    if need:
-        raise ValueError(f"result tables in {folder} lack column(s) {', '.join(need)}")
-    per_image = per_image.astype({m: "float64" for m in METRICS})
+    read = read_results(folder, FILES, [c for c in PER_IMAGE_COLUMNS if c != "seconds"],
+                        [c for c in SUMMARY_COLUMNS if c != "family"])
+    per_image = read["per_image"].astype({c: t for c, t in PER_IMAGE_DTYPES.items() if c in read["per_image"]})
+    summary = with_family(read["summary"])
+    timing = read["timings"] if read["timings"] is not None else pd.DataFrame()
+    meta = read["meta"]
     return ResultTables(per_image, summary, timing, meta)
 
 
@@ -608,7 +609,7 @@ def markdown_results(summary: pd.DataFrame, test_sets: list[str] | None = None,
 
 
 __all__ = ["PER_IMAGE_COLUMNS", "TIMING_COLUMNS", "FLOAT_FORMAT", "PSNR_CAP", "SLOW_CHUNK", "FAST_CHUNK",
-           "ResultTables", "evaluate", "planned_work", "summarize", "paired_comparison", "timings", "faces_summary", "write_tables",
+           "ResultTables", "TableError", "evaluate", "planned_work", "summarize", "paired_comparison", "timings", "faces_summary", "write_tables",
            "with_family", "load_tables", "markdown_results", "SWEEP_PER_IMAGE_COLUMNS", "SWEEP_TIMING_COLUMNS",
            "SWEEP_FILES", "sweep_timings", "write_sweep_tables", "read_sweep_per_image", "SweepTables",
            "load_sweep_tables"]

@@ -43,6 +43,7 @@ import json
 import logging
 import os
 import re
+import stat
 import time
 import warnings
 import zipfile
@@ -59,6 +60,7 @@ from PIL import Image, ImageOps
 
 from denoising.celeba import (
     LFW_WORD,
+    MAX_MEMBER_BYTES,
     SPLITS,
     FaceDataError,
     ImageRef,
@@ -74,6 +76,7 @@ __all__ = [
     "FaceDataError",
     "FaceSet",
     "PHOTO_MAX_PIXELS",
+    "PHOTO_MAX_COSTLY_PIXELS",
     "PHOTO_MAX_SIDE",
     "PHOTO_MIN_SIDE",
     "Photo",
@@ -308,6 +311,9 @@ PHOTO_MIN_SIDE = 16
 #: refused from the file's header alone, before a pixel is decoded: more than any camera photo (a 24-megapixel
 #: JPEG is 6000x4000), far less than the 89 megapixels Pillow itself allows, and 150 MB at most once decoded
 PHOTO_MAX_PIXELS = 50_000_000
+#: the lower limit for pictures that cost several times more memory per pixel to turn into 8-bit RGB: more than
+#: 8 bits per channel (16-bit PNG or TIFF) or a transparency to composite; 12 megapixels is a 4000x3000 photo
+PHOTO_MAX_COSTLY_PIXELS = 12_000_000
 _SWAPPING_ORIENTATIONS = (5, 6, 7, 8)  # EXIF orientations that turn the picture a quarter turn
 
 
@@ -347,14 +353,42 @@ def _fitted_size(width: int, height: int, max_side: int) -> tuple[int, int]:
     return max(1, round(width * scale)), max_side
 
 
+def _bits_per_channel(img: Image.Image) -> int:
+    """Bits per channel the file declares (from the header: Pillow reads 16-bit RGB(A) PNGs as 8-bit modes)."""
+    if img.mode in ("I", "F") or img.mode.startswith("I;32"):
+        return 32
+    raw = getattr(getattr(img, "png", None), "im_rawmode", None)
+    if raw is None and img.tile:
+        args = img.tile[0].args
+        raw = args[0] if isinstance(args, tuple) and args else args
+    return 16 if img.mode.startswith("I;16") or (isinstance(raw, str) and ";16" in raw) else 8
+
+
+def _check_header(img: Image.Image, name: str) -> None:
+    """Refuse, from the header alone, animations and pictures too large for the memory their mode costs."""
+    width, height = img.size
+    pixels, bits = width * height, _bits_per_channel(img)
+    if pixels > PHOTO_MAX_PIXELS:
+        raise FaceDataError(
+            f"{name} is {width}×{height} pixels ({pixels / 1e6:.0f} megapixels); photos of at most "
+            f"{PHOTO_MAX_PIXELS // 1_000_000} megapixels are opened: shrink it first")
+    transparent = img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info
+    if pixels > PHOTO_MAX_COSTLY_PIXELS and (bits > 8 or transparent):
+        what = f"{bits} bits per channel" if bits > 8 else "transparency"
+        raise FaceDataError(
+            f"{name} is {width}×{height} pixels ({pixels / 1e6:.0f} megapixels) with {what}; such pictures are "
+            f"opened up to {PHOTO_MAX_COSTLY_PIXELS // 1_000_000} megapixels: shrink it or save it as an 8-bit "
+            "JPEG first")
+    if getattr(img, "is_animated", False):  # looks for a second frame only: never walks a long animation
+        raise FaceDataError(f"{name} holds several frames (an animation or a multi-page file): upload a single "
+                            "picture")
+
+
 def _decode_photo(fp, max_side: int, name: str) -> Photo:
-    """Open lazily, check the header's size, then decode, turn upright, convert to RGB and shrink."""
+    """Open lazily, check the header (size, bit depth, frames), then decode, turn upright, convert to RGB, shrink."""
     with Image.open(fp) as img:  # reads the header only: no pixel is decoded before the checks below
+        _check_header(img, name)
         width, height = img.size
-        if width * height > PHOTO_MAX_PIXELS:
-            raise FaceDataError(
-                f"{name} is {width}×{height} pixels ({width * height / 1e6:.0f} megapixels); photos of at most "
-                f"{PHOTO_MAX_PIXELS // 1_000_000} megapixels are opened: shrink it first")
         fitted = _fitted_size(width, height, max_side)
         if min(width, height) < PHOTO_MIN_SIDE:
             raise FaceDataError(f"{name} is only {width}×{height} pixels: it needs at least {PHOTO_MIN_SIDE} "
@@ -398,8 +432,19 @@ def load_photo(data, max_side: int = PHOTO_MAX_SIDE) -> Photo:
     ------
     FaceDataError
         Empty or missing file, not an image, damaged or cut short, more than
-        :data:`PHOTO_MAX_PIXELS` pixels (refused from the header, before decoding), or fewer
-        than :data:`PHOTO_MIN_SIDE` pixels on a side (after shrinking).
+        :data:`PHOTO_MAX_PIXELS` pixels, more than :data:`PHOTO_MAX_COSTLY_PIXELS` pixels with
+        more than 8 bits per channel or with transparency, several frames (an animated GIF, PNG or
+        WebP, a multi-page TIFF) -- all refused from the header, before a pixel is decoded -- or
+        fewer than :data:`PHOTO_MIN_SIDE` pixels on a side (after shrinking).
+
+    Notes
+    -----
+    Worst-case memory per call, beyond the encoded file itself, is about 600 MB: the header
+    limits above bound it. Measured as peak RSS growth (Pillow 13, files of zeros): a 50-megapixel
+    CMYK TIFF 575 MB; a 50-megapixel 8-bit RGB PNG 390 MB (EXIF-rotated or not); a 50-megapixel
+    8-bit grey PNG 286 MB; a 12-megapixel 16-bit grey PNG 320 MB; a 12-megapixel RGBA PNG, 8 or
+    16 bits, 275 MB. A JPEG costs far less: it is decoded at 1/2 to 1/8 scale when it is to be
+    shrunk. Callers serving several visitors should also bound how many uploads decode at once.
     """
     max_side = _check_size(max_side)
     if max_side < PHOTO_MIN_SIDE:
@@ -476,8 +521,19 @@ def _decode_ref(ref: ImageRef, size: int) -> np.ndarray:
     if ref.in_zip:
         # one open ZipFile per process: ZipFile objects cannot be sent to workers
         zf = _ZIPS.get(ref.container) or _ZIPS.setdefault(ref.container, zipfile.ZipFile(ref.container))
-        return _decode_u8(io.BytesIO(zf.read(ref.member)), size, ref.image_id)
-    return _decode_u8(os.path.join(ref.container, ref.member), size, ref.image_id)
+        with zf.open(ref.member) as member:  # never more than the limit read, whatever the header says
+            data = member.read(MAX_MEMBER_BYTES + 1)
+        if len(data) > MAX_MEMBER_BYTES:
+            raise FaceDataError(f"{ref.image_id} is more than {MAX_MEMBER_BYTES:,} bytes once unzipped")
+        return _decode_u8(io.BytesIO(data), size, ref.image_id)
+    path = os.path.join(ref.container, ref.member)
+    try:
+        regular = stat.S_ISREG(os.stat(path).st_mode)  # a FIFO put there since the scan would block the open
+    except OSError as exc:
+        raise FaceDataError(f"{ref.image_id} cannot be read ({exc.strerror or type(exc).__name__})") from exc
+    if not regular:
+        raise FaceDataError(f"{ref.image_id} is not a regular file")
+    return _decode_u8(path, size, ref.image_id)
 
 
 def _decode_chunk(refs: list[ImageRef], size: int) -> tuple[np.ndarray, list[tuple[int, str]]]:
@@ -662,8 +718,9 @@ def prepare_faces(sources: Sequence[str | os.PathLike], size: int = 28, cache_di
     Raises
     ------
     FaceDataError
-        Missing path, empty folder, zip without images, or no readable image at all.
-        Individual unreadable files are skipped and listed in ``meta["skipped"]``.
+        Missing path, empty source name, empty folder, zip without images, or no readable image at all.
+        Unreadable files are skipped and listed in ``meta["skipped"]``, as are links to nothing, FIFOs,
+        names that are not UTF-8 and zip members over :data:`denoising.celeba.MAX_MEMBER_BYTES` (never read).
     """
     size, sources, workers = _check_options(size, sources, limit, workers)
     found = [_lfw_source() if (s := discover_source(p)).kind == "lfw" else s for p in sources]
@@ -693,8 +750,8 @@ def prepare_faces(sources: Sequence[str | os.PathLike], size: int = 28, cache_di
         "size": size, "crop": CROP, **options, "count": len(kept_ids), "split_counts": face_set.split_counts(),
         "official_split": sum(1 for i in kept_ids if i in partition),
         "seeded_split": sum(1 for i in kept_ids if i not in partition),
-        "duplicates_ignored": duplicates, "skipped": skipped, "fingerprint": fingerprint,
-        **_speed(len(ids), seconds, workers),
+        "duplicates_ignored": duplicates, "skipped": [x for src in found for x in src.skipped] + skipped,
+        "fingerprint": fingerprint, **_speed(len(ids), seconds, workers),
     }
     try:
         _save(cache_dir, images, table, meta)
@@ -711,6 +768,10 @@ def _check_options(size: int, sources, limit: int | None, workers: int | None) -
     sources = [sources] if isinstance(sources, (str, os.PathLike)) else list(sources)
     if not sources:
         raise FaceDataError("no sources given: pass a CelebA folder, img_align_celeba.zip, a photo folder or 'lfw'")
+    if any(isinstance(s, str) and not s.strip() for s in sources):
+        # Path("") is the current folder: an empty argument (an unset shell variable) must not prepare it
+        raise FaceDataError("an empty source name was given: name a CelebA folder, a zip of photos or 'lfw' "
+                            "(write '.' for the current folder)")
     if limit is not None and limit < 1:
         raise FaceDataError(f"limit must be at least 1, got {limit}")
     return size, sources, max(1, int(workers or os.cpu_count() or 1))

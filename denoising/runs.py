@@ -463,11 +463,30 @@ def tables_markdown(folder: str | Path = SHIPPED_TABLES) -> str:
         tables = load_tables(folder)
     except (FileNotFoundError, ValueError) as exc:
         raise RunError(str(exc)) from None
-    names = {m["name"]: m["display_name"] for m in tables.meta.get("methods", []) if "display_name" in m}
+    problem = missing_means(tables.summary)
+    if problem:
+        raise RunError(f"summary.csv in {folder} {problem}: the table is incomplete or damaged")
+    methods = tables.meta.get("methods", []) if isinstance(tables.meta, dict) else []
+    names = {m["name"]: m["display_name"] for m in methods if isinstance(m, dict)
+             and isinstance(m.get("name"), str) and isinstance(m.get("display_name"), str)}
     return markdown_results(tables.summary, names=names)
+
+
+def missing_means(summary: pd.DataFrame) -> str | None:
+    """Where the README table would show a blank ("nan") cell: the first row without a mean, else None."""
+    columns = [f"{metric}_mean" for metric in ("mae", "psnr", "ssim")]
+    absent = [c for c in columns if c not in summary]
+    if absent:
+        return f"has no column {absent[0]}"
+    blank = summary[summary[columns].isna().any(axis=1)]
+    if blank.empty:
+        return None
+    row = blank.iloc[0]
+    metric = next(c for c in columns if pd.isna(row[c]))
+    return f"has no {metric} for {row['method']} on {row['noise']} ({row['test_set']})"
 
 
 __all__ = ["EvaluationOptions", "EvaluationRun", "RunError", "RUNS_DIR", "SHIPPED_TABLES", "N_BOOT",
            "new_run_dir", "output_dir", "select_methods", "noise_specs", "first_faces", "check_data", "load_test_sets",
            "reusable_rows", "check_dask_scheduler", "parallel_backend", "versions", "sha256_file",
-           "checkpoint_hashes", "families", "run_metadata", "run_evaluation", "tables_markdown"]
+           "checkpoint_hashes", "families", "run_metadata", "run_evaluation", "tables_markdown", "missing_means"]

@@ -210,6 +210,13 @@ def check_config(arch: str, config: TrainConfig) -> None:
     if config.schedule not in SCHEDULES or config.select_on not in SELECT_ON:
         raise TrainingSetupError(f"schedule must be one of {', '.join(SCHEDULES)} and select_on one of "
                                  f"{', '.join(SELECT_ON)}, got {config.schedule!r} and {config.select_on!r}")
+    if not isinstance(config.unet, dict) or not isinstance(config.patchgan, dict):
+        raise TrainingSetupError("unet and patchgan must be dicts of constructor arguments")
+    try:  # the same bounds a saved card must meet: refuse now rather than after training
+        ckpt.check_model_fields("unet", {**config.unet, **(RANGE_UNET if arch in RANGE_ARCHS else {})}, "unet")
+        ckpt.check_model_fields("patchgan", config.patchgan, "patchgan")
+    except ckpt.CheckpointError as exc:
+        raise TrainingSetupError(str(exc)) from None
     if config.range_loss not in RANGE_LOSSES:
         raise TrainingSetupError(f"range_loss must be one of {', '.join(RANGE_LOSSES)}, got {config.range_loss!r}")
     if not (math.isfinite(config.gate_weight) and config.gate_weight >= 0):

@@ -92,16 +92,28 @@ def _options(args: argparse.Namespace, argv: list[str]) -> EvaluationOptions:
         dask_scheduler=args.dask_scheduler, argv=argv)
 
 
+def _markdown_only(args: argparse.Namespace) -> int:
+    """Print README's table from --tables; any file that cannot make it is one plain line and exit status 2."""
+    if args.out is not None:
+        return _fail("--markdown-only writes nothing; give the folder it reads with --tables, not --out")
+    try:
+        text = tables_markdown(args.tables)
+    except RunError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, OverflowError) as exc:  # a file no check foresaw
+        first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+        return _fail(f"cannot make the results table from {args.tables}: {type(exc).__name__}: {first}")
+    print(text, end="")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s: %(message)s")
     try:
         if args.markdown_only:
-            if args.out is not None:
-                return _fail("--markdown-only writes nothing; give the folder it reads with --tables, not --out")
-            print(tables_markdown(args.tables), end="")
-            return 0
+            return _markdown_only(args)
         with sigterm_as_interrupt():
             run = run_evaluation(_options(args, argv), progress_bar("evaluating", args.quiet))
     except RunError as exc:

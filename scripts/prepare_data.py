@@ -106,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"prepared {len(faces):,} faces ({counts}) at {args.size}x{args.size} in {wall:.1f} s "
         f"({rate:,.0f} images/s decoding, {args.workers} workers)"
-        + (f", skipped {skipped} unreadable" if skipped else "")
+        + (f", skipped {skipped} unreadable (listed in meta.json; first: {meta['skipped'][0]['reason']})"
+           if skipped else "")
         + f" -> {out}"
     )
     return 0

@@ -57,7 +57,8 @@ def main() -> None:
         sys.exit("error: playwright is not installed (pip install -r requirements.txt)")
     args.out.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, DENOISING_DASHBOARD_CACHE=tempfile.mkdtemp(prefix="dashboard-shots-"))
-    env.pop("DENOISING_CELEBA_DIR", None)  # LFW faces only: no CelebA pixels in the pictures
+    for name in ("DENOISING_CELEBA_DIR", "DENOISING_CELEBA_DIRS"):  # LFW faces only: no CelebA pixels in the pictures
+        env.pop(name, None)
     port = live.free_port()
     proc = live.start(env, port)
     try:

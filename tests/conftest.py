@@ -6,6 +6,14 @@ import numpy as np
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# .streamlit/config.toml hides error details from visitors; the tests want the real exception text
+try:
+    import streamlit.config
+
+    streamlit.config.set_option("client.showErrorDetails", "full")
+except ImportError:  # pragma: no cover - streamlit is a pinned requirement
+    pass
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 
 

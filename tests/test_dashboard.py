@@ -625,7 +625,9 @@ GOOD_HEADER = ("test_set,noise,strength,method,family,n_images,mae_mean,mae_ci_l
     (GOOD_HEADER + "\n" + "lfw,gaussian,0.1,mean,classical,100,0.05,0.04,0.06,20,19,21,0.5,0.4,0.6\n" * 2,
      "has two rows for mean at gaussian 0.1 on lfw"),
     (GOOD_HEADER + "\n", "has no rows"),
-    ("", "could not be read as a CSV table (EmptyDataError)"),
+    ("", "sweep_summary.csv is empty"),
+    (GOOD_HEADER + "\nlfw,gaussian,0.1,mean,classical,100,0.05\n", "line 2: the row has 7 fields, fewer than"),
+    (GOOD_HEADER + "\nlfw,gaussian,0.1,mean,classical,100,0.05,0.04,0.06,20,19,21,0.5,0.4", "cut short"),
 ])
 def test_malformed_sweep_is_one_message(env, monkeypatch, tmp_path, text, problem):
     _write_sweep(tmp_path / "tables", text)

@@ -276,7 +276,8 @@ def test_load_tables_round_trip_keeps_types_and_infinite_psnr(tiny_faces, tmp_pa
     assert loaded.per_image["noise_seed"].dtype == np.int64
     assert (loaded.per_image["noise_seed"] == table["noise_seed"]).all()
     assert list(loaded.summary.columns) == SUMMARY_COLUMNS
-    assert loaded.meta == {"seed": 0, "size": 28}
+    # write_tables adds each table's row count, so a reader can tell a table cut short (issue #12)
+    assert loaded.meta == {"seed": 0, "size": 28, "rows": {"per_image": 6, "summary": 3, "timings": 3}}
     assert list(loaded.timings.columns) == TIMING_COLUMNS
     with pytest.raises(FileNotFoundError, match="run scripts/evaluate.py"):
         load_tables(tmp_path / "nowhere")

@@ -227,3 +227,10 @@ def test_the_psnr_loss_is_minus_the_mean_face_psnr_with_a_floor():
     assert _minus_psnr(y, y).item() == pytest.approx(-60.0)  # an exact face counts as 60 dB, not infinity
     with pytest.raises(TrainingSetupError, match="range_loss must be one of"):
         check_config("unet_range", TrainConfig(range_loss="l1"))
+
+
+def test_a_network_too_big_to_save_is_refused_before_training():
+    with pytest.raises(TrainingSetupError, match="model_kwargs.base"):
+        check_config("unet_l1", TrainConfig(unet={"base": 10_000, "depth": 4}))
+    with pytest.raises(TrainingSetupError, match="model_kwargs.depth"):
+        check_config("unet_range", TrainConfig(unet={"base": 16, "depth": 99}))

@@ -7,7 +7,7 @@ from dashboard.images import HEATMAP_MAX, error_map, heatmap, heatmap_legend, pn
 from denoising.catalogue import HIGHER_IS_BETTER, METRIC_SHORT, METRICS, noise_label, test_set_title
 
 st.title("Browse the test faces")
-data = common.tables()
+data = common.tables_or_stop()
 per_image = common.per_image_or_stop()
 names = common.method_names()
 

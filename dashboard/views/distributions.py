@@ -8,7 +8,7 @@ from denoising.catalogue import HIGHER_IS_BETTER, METRIC_SHORT, METRICS, noise_l
 
 st.title("How the scores spread over the faces")
 st.write("An average can hide a lot: here is every face's score, per method.")
-data = common.tables()
+data = common.tables_or_stop()
 per_image = common.per_image_or_stop()
 names = common.method_names()
 

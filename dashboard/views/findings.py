@@ -10,7 +10,7 @@ st.title("What removes noise from small face photos best?")
 st.write("Each method got the same noisy test faces and was scored against the original photos. "
          "Average error (MAE) is the main score: the lower, the closer to the original.")
 
-data = common.tables()
+data = common.tables_or_stop()
 names = common.method_names()
 if data.empty:
     st.info("No results yet. Make them with `python scripts/evaluate.py --data .cache/faces/<your prepared faces> --out checkpoints/tables`; meanwhile the Noise lab works on the "

@@ -1,6 +1,7 @@
 """Training: loss and validation curves and a model card for every trained model."""
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
@@ -21,8 +22,29 @@ STOPPED = {"early_stopping": "validation error stopped improving", "max_epochs":
 
 
 @st.cache_data(show_spinner=False)
-def read_card(path: str, stamp: int) -> dict:
-    return json.loads(open(path, encoding="utf-8").read())
+def read_card(path: str, stamp: int) -> tuple[dict | None, str | None]:
+    """(card, None), or (None, why) for a card that is empty, not UTF-8, not a JSON object or has wrong fields."""
+    from denoising.models.checkpoint import CheckpointError, read_json, validate_card
+
+    try:
+        return validate_card(read_json(path), Path(path).name), None
+    except CheckpointError as exc:
+        return None, str(exc).replace(str(Path(path).parent) + "/", "")
+
+
+def readable_cards(paths: list) -> dict:
+    """Stem -> card of every readable card; one plain warning for each bad one, which is skipped."""
+    good = {}
+    for p in paths:
+        try:
+            card, problem = read_card(str(p), p.stat().st_mtime_ns)
+        except OSError as exc:
+            card, problem = None, f"{p.name} cannot be read ({exc.strerror or type(exc).__name__})"
+        if card is None:
+            st.warning(f"Skipped a model whose card is unusable: {problem}")
+        else:
+            good[p.stem] = card
+    return good
 
 
 def model_label(stem: str) -> str:
@@ -70,12 +92,15 @@ def facts(card: dict, history: pd.DataFrame) -> dict[str, str]:
 
 
 names = common.method_names()
-stems = [p.stem for p in cards]
+loaded = readable_cards(cards)
+if not loaded:
+    st.info(common.HOW_TO_TRAIN)
+    st.stop()
+stems = list(loaded)
 common.init_param("model", "tr_model", stems[0], valid=lambda v: v in stems)
 stem = st.selectbox("Model (network · kind of noise it cleans)", stems, key="tr_model", format_func=model_label)
 common.publish(model=stem)
-path = folder / f"{stem}.json"
-card = read_card(str(path), path.stat().st_mtime_ns)
+card = loaded[stem]
 
 history = history_frame(card.get("history"))
 if history.empty:
@@ -105,9 +130,8 @@ with st.expander("Everything in the model's file (JSON)"):
 
 st.subheader("All trained models")
 overview = []
-for p in cards:
-    c = read_card(str(p), p.stat().st_mtime_ns)
-    overview.append({"Model": model_label(p.stem), "Epochs": c.get("epochs_run"), "Kept epoch": c.get("best_epoch"),
+for p_stem, c in loaded.items():
+    overview.append({"Model": model_label(p_stem), "Epochs": c.get("epochs_run"), "Kept epoch": c.get("best_epoch"),
                      "Validation MAE": c.get("best_val_mae"), "Validation PSNR (dB)": c.get("best_val_psnr"),
                      "Minutes": round(c["wall_time_s"] / 60, 1) if isinstance(c.get("wall_time_s"), (int, float))
                      else None, "Device": c.get("device")})

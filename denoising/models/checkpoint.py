@@ -57,6 +57,7 @@ PENDING_SUFFIX = ".json.pending"
 STATE_FILE = "state.safetensors"
 
 __all__ = ["ARCH_MODEL", "CheckpointError", "CheckpointLocked", "checkpoint_stem", "build_model", "save", "load",
+           "validate_card", "check_model_fields", "KWARG_RULES",
            "save_state", "load_state", "writer_lock", "FORMAT_VERSION"]
 
 
@@ -81,13 +82,74 @@ def model_class_name(model: nn.Module) -> str:
     raise TypeError(f"unknown model class {type(model).__name__}")
 
 
-def build_model(model_class: str, kwargs: dict) -> nn.Module:
-    """Instantiate a registered model class from JSON constructor arguments."""
-    if model_class not in MODEL_CLASSES:
-        raise CheckpointError(f"unknown model class {model_class!r} (known: {sorted(MODEL_CLASSES)})")
+#: what a card's ``model_kwargs`` may hold, per model class: (types, lowest, highest) of each constructor argument;
+#: the bounds cover every shipped model with room to spare and keep a card from asking for absurd memory or time
+_INT, _FLOAT, _BOOL = (int,), (int, float), (bool,)
+KWARG_RULES: dict[str, dict[str, tuple]] = {
+    "autoencoder": {"image_size": (_INT, 8, 1024), "channels": (_INT, 1, 4), "filters": ("ints", 1, 512),
+                    "latent_dim": (_INT, 1, 4096)},
+    "unet": {"channels": (_INT, 1, 4), "base": (_INT, 1, 512), "depth": (_INT, 1, 8), "max_mult": (_INT, 1, 64),
+             "dropout": (_FLOAT, 0.0, 0.99), "cond_channels": (_INT, 0, 1), "gated": (_BOOL, None, None),
+             "full_res_layers": (_INT, 0, 16), "extreme_hint": (_BOOL, None, None),
+             "gate_threshold": ("threshold", None, None)},
+    "patchgan": {"channels": (_INT, 1, 4), "base": (_INT, 1, 512), "n_layers": (_INT, 1, 8)},
+}
+MAX_FILTER_LAYERS = 6  # an autoencoder's "filters" list: at most this many stride-2 layers
+
+
+def _kwarg_problem(name: str, value: Any, rule: tuple) -> str | None:
+    """Why ``value`` does not fit ``rule`` (see :data:`KWARG_RULES`), or None when it does."""
+    kind, low, high = rule
+    if kind == "threshold":
+        ok = value is None or (type(value) in (int, float) and 0 < value < 1)
+        return None if ok else f"must be null or a number strictly between 0 and 1, got {value!r}"
+    if kind == "ints":
+        ok = (isinstance(value, (list, tuple)) and 1 <= len(value) <= MAX_FILTER_LAYERS
+              and all(type(v) is int and low <= v <= high for v in value))
+        return None if ok else (f"must be a list of 1 to {MAX_FILTER_LAYERS} whole numbers from {low} to {high}, "
+                                f"got {value!r}")
+    if type(value) not in kind or (kind is not _BOOL and not low <= value <= high):
+        what = "true or false" if kind is _BOOL else (f"a whole number from {low} to {high}" if kind is _INT
+                                                     else f"a number from {low} to {high}")
+        return f"must be {what}, got {value!r}"
+    return None
+
+
+def check_model_fields(model_class: Any, kwargs: Any, what: str = "card") -> None:
+    """Check a card's ``model_class`` and ``model_kwargs`` (types, bounded sizes) without building anything.
+
+    Raises
+    ------
+    CheckpointError
+        Naming ``what`` (the file) and the field that is wrong.
+    """
+    if not isinstance(model_class, str) or model_class not in MODEL_CLASSES:
+        raise CheckpointError(f"{what}: field 'model_class' must be one of {sorted(MODEL_CLASSES)}, "
+                              f"got {model_class!r}")
+    if not isinstance(kwargs, dict):
+        raise CheckpointError(f"{what}: field 'model_kwargs' must be a JSON object, got {type(kwargs).__name__}")
+    rules = KWARG_RULES[model_class]
+    unknown = sorted(k for k in kwargs if k not in rules)
+    if unknown:
+        raise CheckpointError(f"{what}: field 'model_kwargs' has keys a {model_class} does not take: {unknown} "
+                              f"(known: {sorted(rules)})")
+    for name, value in kwargs.items():
+        problem = _kwarg_problem(name, value, rules[name])
+        if problem:
+            raise CheckpointError(f"{what}: field 'model_kwargs.{name}' {problem}")
+
+
+def build_model(model_class: str, kwargs: dict, device: str | torch.device | None = None) -> nn.Module:
+    """Instantiate a registered model class from JSON constructor arguments, checked first.
+
+    ``device="meta"`` builds the shapes only (no memory for the weights): :func:`load` uses it to compare
+    the card with the weights file before the real model is built.
+    """
+    check_model_fields(model_class, kwargs, f"model {model_class!r}")
     kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()}
     try:
-        return MODEL_CLASSES[model_class](**kwargs)
+        with torch.device(device) if device is not None else contextlib.nullcontext():
+            return MODEL_CLASSES[model_class](**kwargs)
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"cannot build {model_class} from {kwargs}: {exc}") from exc
 
@@ -177,7 +239,11 @@ def read_tensors(path: str | Path) -> dict[str, torch.Tensor]:
 
 
 def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 # ---------------------------------------------------------------- model checkpoints
@@ -259,22 +325,30 @@ def _resolve(source: str | Path | tuple) -> tuple[Path, str | None, str | None]:
     return (path.with_suffix("") if path.suffix in (".json", ".safetensors") else path), None, None
 
 
+def _mismatch(expected: dict[str, torch.Size], tensors: dict[str, torch.Tensor], what: str) -> str | None:
+    """Why ``tensors`` do not fit a model whose state shapes are ``expected`` (None when they do)."""
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    shapes = [f"{k}: expected {tuple(expected[k])}, got {tuple(tensors[k].shape)}"
+              for k in expected if k in tensors and expected[k] != tensors[k].shape]
+    if not (missing or unexpected or shapes):
+        return None
+    parts = []
+    if missing:
+        parts.append(f"missing {missing[:5]}{' ...' if len(missing) > 5 else ''}")
+    if unexpected:
+        parts.append(f"unexpected {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}")
+    if shapes:
+        parts.append("shape mismatch " + "; ".join(shapes[:5]))
+    return f"weights in {what} do not match the architecture: " + ", ".join(parts)
+
+
 def load_state_dict_strict(model: nn.Module, tensors: dict[str, torch.Tensor], what: str) -> None:
     """Load ``tensors`` into ``model`` after checking names and shapes; explain any mismatch."""
     expected = model.state_dict()
-    missing = sorted(set(expected) - set(tensors))
-    unexpected = sorted(set(tensors) - set(expected))
-    shapes = [f"{k}: expected {tuple(expected[k].shape)}, got {tuple(tensors[k].shape)}"
-              for k in expected if k in tensors and expected[k].shape != tensors[k].shape]
-    if missing or unexpected or shapes:
-        parts = []
-        if missing:
-            parts.append(f"missing {missing[:5]}{' ...' if len(missing) > 5 else ''}")
-        if unexpected:
-            parts.append(f"unexpected {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}")
-        if shapes:
-            parts.append("shape mismatch " + "; ".join(shapes[:5]))
-        raise CheckpointError(f"weights in {what} do not match the architecture: " + ", ".join(parts))
+    problem = _mismatch({k: v.shape for k, v in expected.items()}, tensors, what)
+    if problem:
+        raise CheckpointError(problem)
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in tensors.items()}, strict=True)
 
 
@@ -302,35 +376,104 @@ def load(source: str | Path | tuple, arch: str | None = None, device: str | torc
     Raises
     ------
     CheckpointError
-        Missing file, unreadable JSON, missing JSON keys, wrong arch or noise kind, truncated or corrupt
-        weights, or weights that do not fit the architecture.
+        Missing file, unreadable JSON, a card that fails :func:`validate_card` (missing keys, wrong
+        types, model sizes out of :data:`KWARG_RULES`' bounds), weights whose SHA-256 differs from the
+        card's, wrong arch or noise kind, truncated or corrupt weights, or weights that do not fit the
+        architecture. All are found before the model is built (a shapes-only build on the ``meta``
+        device compares the card with the weights first).
     """
     stem, expected_arch, expected_kind = _resolve(source)
     expected_arch = arch or expected_arch
     weights_path = stem.with_suffix(".safetensors")
     if not weights_path.is_file():
         raise CheckpointError(f"missing checkpoint weights {weights_path}")
-    tensors = read_tensors(weights_path)
+    tensors = read_tensors(weights_path)  # as much memory as the file holds: truncation is found here
+    # the card is validated and its SHA-256 compared with the weights before anything is built from it
     json_path, meta = _matching_card(stem, weights_path)
     if expected_arch is not None and meta["arch"] != expected_arch:
         raise CheckpointError(f"{json_path} is a {meta['arch']!r} checkpoint, expected {expected_arch!r}")
     if expected_kind is not None and meta["noise_kind"] != expected_kind:
         raise CheckpointError(f"{json_path} was trained for {meta['noise_kind']!r} noise, not {expected_kind!r}: "
                               "the file is misnamed")
-    if meta["format_version"] != FORMAT_VERSION:
-        raise CheckpointError(f"{json_path} has format_version {meta['format_version']}, this code reads {FORMAT_VERSION}")
-    _check_arch_model(meta["arch"], meta["model_class"], str(json_path))
+    what = f"{weights_path} ({meta['model_class']} {meta['model_kwargs']})"
+    # shapes only (no memory): a card that does not describe these weights is refused before a real build
+    shapes = build_model(meta["model_class"], meta["model_kwargs"], device="meta").state_dict()
+    problem = _mismatch({k: v.shape for k, v in shapes.items()}, tensors, what)
+    if problem:
+        raise CheckpointError(problem)
     model = build_model(meta["model_class"], meta["model_kwargs"])
-    load_state_dict_strict(model, tensors, f"{weights_path} ({meta['model_class']} {meta['model_kwargs']})")
+    load_state_dict_strict(model, tensors, what)
     return model.to(device).eval(), meta
 
 
-def _read_card(path: Path) -> dict:
-    meta = read_json(path)
+def _format_version_problem(value: Any) -> str | None:
+    if type(value) is int and value == FORMAT_VERSION:
+        return None
+    if isinstance(value, str):
+        return f"has format_version {value!r} (a string), this code reads the number {FORMAT_VERSION}"
+    return f"has format_version {value!r}, this code reads {FORMAT_VERSION}"
+
+
+def validate_card(meta: dict, path: str | Path) -> dict:
+    """Check a card's required fields (types, bounded model sizes) without reading the weights; returns it.
+
+    Raises
+    ------
+    CheckpointError
+        Naming ``path`` and the first field that is missing or wrong.
+    """
     missing = [k for k in REQUIRED_KEYS if k not in meta]
     if missing:
         raise CheckpointError(f"{path} lacks required keys {missing}")
+    problem = _format_version_problem(meta["format_version"])
+    if problem:
+        raise CheckpointError(f"{path} {problem}")
+    for key in ("arch", "noise_kind"):
+        if not isinstance(meta[key], str) or not meta[key]:
+            raise CheckpointError(f"{path}: field {key!r} must be a non-empty string, got {meta[key]!r}")
+    if meta["weights_dtype"] not in DTYPES:
+        raise CheckpointError(f"{path}: field 'weights_dtype' must be one of {sorted(DTYPES)}, "
+                              f"got {meta['weights_dtype']!r}")
+    digest = meta["weights_sha256"]
+    if not (isinstance(digest, str) and len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)):
+        raise CheckpointError(f"{path}: field 'weights_sha256' must be 64 lowercase hex digits, got {digest!r}")
+    check_model_fields(meta["model_class"], meta["model_kwargs"], str(path))
+    _check_arch_model(meta["arch"], meta["model_class"], str(path))
+    _check_optional_fields(meta, path)
     return meta
+
+
+_NUMBER, _TEXT, _NONE = (int, float), (str,), (type(None),)
+#: the types a card's optional fields may have (what training writes; readers such as the Training page rely on it)
+OPTIONAL_FIELD_TYPES: dict[str, tuple] = {
+    "history": (list, dict), "data": (dict,), "versions": (dict,), "val_noisy_input": (dict,),
+    "weights_bytes": (int,), "parameters": (int,), "epochs_run": (int,), "best_epoch": (int, *_NONE),
+    "best_val_mae": _NUMBER + _NONE, "best_val_psnr": _NUMBER + _NONE, "wall_time_s": _NUMBER + _NONE,
+    "stopped": _TEXT + _NONE, "selection": _TEXT + _NONE, "noise_label": _TEXT, "device": _TEXT,
+    "device_name": _TEXT, "weights_file": _TEXT, "gate_threshold": (dict, *_NUMBER, *_NONE),
+}
+
+
+def _check_optional_fields(meta: dict, path: str | Path) -> None:
+    for key, kinds in OPTIONAL_FIELD_TYPES.items():
+        value = meta.get(key)
+        if key in meta and (isinstance(value, bool) or not isinstance(value, kinds)):
+            raise CheckpointError(f"{path}: field {key!r} has the wrong type ({type(value).__name__})")
+    for key, kinds in (("val_noisy_input", _NUMBER), ("versions", _TEXT)):
+        inner = meta.get(key) or {}
+        bad = [k for k, v in inner.items() if isinstance(v, bool) or not isinstance(v, kinds)]
+        if bad:
+            raise CheckpointError(f"{path}: field '{key}.{bad[0]}' has the wrong type")
+    size = (meta.get("data") or {}).get("image_size", [])
+    if not isinstance(size, list) or not all(type(v) is int for v in size):
+        raise CheckpointError(f"{path}: field 'data.image_size' must be a list of whole numbers")
+    gate = meta.get("gate_threshold")
+    if isinstance(gate, dict) and not isinstance(gate.get("chosen"), (*_NUMBER, *_NONE)):
+        raise CheckpointError(f"{path}: field 'gate_threshold.chosen' must be a number or null")
+
+
+def _read_card(path: Path) -> dict:
+    return validate_card(read_json(path), path)
 
 
 def _matching_card(stem: Path, weights_path: Path) -> tuple[Path, dict]:
