@@ -6,7 +6,9 @@ page appears quickly; torch is only loaded when a page actually needs a learned 
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -48,6 +50,9 @@ HOW_TO_CELEBA = (
     "folders: `DENOISING_CELEBA_DIRS=\"name=/path/a;other=/path/b\"`) before starting the dashboard."
 )
 DEFAULT_CELEBA_NAME = "CelebA"  # the name DENOISING_CELEBA_DIR's folder is listed under
+#: uploads decoded at the same time by the whole server, and how long a further one waits for a turn
+UPLOAD_SLOTS = threading.BoundedSemaphore(2)
+UPLOAD_WAIT_S = 20.0
 
 
 def celeba_folders() -> dict[str, str]:
@@ -81,6 +86,19 @@ def celeba_dir() -> str:
     chosen = st.session_state.get("celeba_choice")
     path = folders.get(chosen) if isinstance(chosen, str) else None
     return os.path.expanduser(path or next(iter(folders.values())))
+
+
+def celeba_name(folder: str) -> str:
+    """The configured name of a CelebA folder path (what visitors see instead of the server's path)."""
+    for name, path in celeba_folders().items():
+        if os.path.expanduser(path) == folder:
+            return name
+    return DEFAULT_CELEBA_NAME
+
+
+def without_path(message: str, folder: str) -> str:
+    """``message`` with the server's ``folder`` path (and anything below it) shown as the folder's configured name."""
+    return message.replace(folder, f"“{celeba_name(folder)}”") if folder else message
 
 
 def folder_exists(folder: str) -> bool:
@@ -233,13 +251,45 @@ def outputs_for(noisy: np.ndarray, noise: NoiseSpec, methods: list[str]) -> dict
 
 
 def run_live(methods: dict, wanted: list[str], noisy: np.ndarray, noise: NoiseSpec) -> dict[str, np.ndarray]:
-    """Run methods now (uncached, for live timing); a learned model that fails to load is left out with a warning."""
+    """Run methods now (uncached, for live timing); a learned model that fails to load is left out with a warning.
+
+    The networks run on one torch thread: with several visitors (each a thread of this process) on a couple
+    of cores, torch's default of one thread per core made them fight, 10x slower (`scripts/load_test.py`).
+    """
     out = {}
-    for name in wanted:
-        result = _guarded(name, lambda name=name: np.asarray(methods[name](noisy, noise), np.float32))
-        if result is not None:
-            out[name] = result
+    with _one_torch_thread():
+        for name in wanted:
+            result = _guarded(name, lambda name=name: np.asarray(methods[name](noisy, noise), np.float32))
+            if result is not None:
+                out[name] = result
     return out
+
+
+_TORCH_THREADS = {"users": 0, "before": 1}  # live runs in progress, and the thread count to restore after the last
+_TORCH_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _one_torch_thread():
+    """Run the body with torch's intra-op threads set to 1; the last of concurrent runs restores the old count.
+
+    Every run sets it (torch's count may be per calling thread under OpenMP); only the last one to finish
+    restores it, so one visitor finishing does not hand the others two threads mid-run.
+    """
+    import torch
+
+    with _TORCH_LOCK:
+        if _TORCH_THREADS["users"] == 0:
+            _TORCH_THREADS["before"] = torch.get_num_threads()
+        _TORCH_THREADS["users"] += 1
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        with _TORCH_LOCK:
+            _TORCH_THREADS["users"] -= 1
+            if _TORCH_THREADS["users"] == 0:
+                torch.set_num_threads(_TORCH_THREADS["before"])
 
 
 def _guarded(name: str, compute: Callable[[], np.ndarray]) -> np.ndarray | None:
@@ -289,8 +339,8 @@ def face_bank(test_set: str) -> tuple[facesource.FaceBank | None, str | None]:
     ids = test_set_ids(test_set)
     try:
         return _celeba_bank(folder, tuple(ids), size), None
-    except facesource.FaceSourceError as error:
-        return None, str(error)
+    except facesource.FaceSourceError as error:  # its text names paths: visitors see the folder's name instead
+        return None, without_path(str(error), folder)
     except OSError as error:  # e.g. a configured path too long for the system: a message, never a traceback
         return None, f"The configured CelebA folder could not be read ({type(error).__name__}); showing the built-in faces only."
 
@@ -452,7 +502,8 @@ def sidebar() -> None:
             st.caption(f"Showing the built-in LFW faces. {HOW_TO_CELEBA}")
         folder = celeba_dir()
         if folder and not folder_exists(folder):
-            st.warning(f"The CelebA folder {folder} does not exist; showing the built-in faces only.")
+            st.warning(f"The CelebA folder “{celeba_name(folder)}” set up on the server does not exist; showing "
+                       "the built-in faces only.")
         if tables().empty:
             st.info("No result tables found yet; run `python scripts/evaluate.py --data .cache/faces/<your prepared faces> --out checkpoints/tables` to make them.")
 
@@ -507,12 +558,18 @@ def upload_to_face(data: bytes, max_side: int | None = None):
     """
     from denoising.faces import PHOTO_MAX_SIDE, FaceDataError, load_photo
 
+    # every visitor's session runs in this one process: bound how many photos decode at once, so a few
+    # large uploads together cannot exhaust the server's memory (about 600 MB at most each, see load_photo)
+    if not UPLOAD_SLOTS.acquire(timeout=UPLOAD_WAIT_S):
+        return None, "The server is busy reading other visitors' photos; please try again in a moment."
     try:
         return load_photo(data, PHOTO_MAX_SIDE if max_side is None else max_side), None
     except FaceDataError as error:
         return None, f"That file could not be used: {error}."
     except Exception as error:  # noqa: BLE001 - never show a traceback for a user's file
         return None, f"That file could not be read as a photo ({type(error).__name__})."
+    finally:
+        UPLOAD_SLOTS.release()
 
 
 def photo_note(photo) -> str:

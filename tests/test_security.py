@@ -127,7 +127,8 @@ def test_named_folders_are_chosen_by_name(env, monkeypatch, tmp_path):
     assert not at.warning
     choice.set_value("other").run()
     assert_ok(at)
-    assert [w.value for w in at.warning] == [f"The CelebA folder {missing} does not exist; showing the built-in faces only."]
+    assert [w.value for w in at.warning] == ["The CelebA folder “other” set up on the server does not exist; showing "
+                                             "the built-in faces only."]
 
 
 def test_one_configured_folder_needs_no_choice(env, monkeypatch):
@@ -155,6 +156,7 @@ def test_long_configured_path_is_a_message(env, monkeypatch, page):
     at = run_page(page, query={"set": "celeba_test"})
     assert_ok(at)
     assert any("does not exist; showing the built-in faces only." in w.value for w in at.sidebar.warning)
+    assert not any("/x/x" in w.value for w in [*at.warning, *at.sidebar.warning, *at.error])
 
 
 def test_long_upload_name_and_junk_bytes_are_a_message(env):
@@ -177,3 +179,37 @@ def test_streamlit_config_is_the_safe_shared_default():
     assert config["client"]["showErrorDetails"] == "none"  # no tracebacks or server paths for visitors
     assert 1 <= config["server"]["maxUploadSize"] <= 10  # MB: a face photo, not a 200 MB upload
     assert "address" not in config["server"]  # Streamlit's default unless the owner passes --server.address
+
+
+def test_a_configured_folder_without_the_faces_is_named_not_shown(env, monkeypatch, tmp_path):
+    empty = tmp_path / "server-side" / "celeba"
+    empty.mkdir(parents=True)
+    monkeypatch.setenv("DENOISING_CELEBA_DIR", str(empty))
+    at = run_page("views/browse.py", query={"set": "celeba_test"})
+    assert_ok(at)
+    shown = [m.value for m in [*at.warning, *at.error, *at.info, *at.caption, *at.sidebar.warning]]
+    assert shown and not any(str(tmp_path) in text for text in shown), shown
+
+
+def test_only_a_bounded_number_of_uploads_decode_at_once(monkeypatch):
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 32), (120, 80, 40)).save(buffer, format="PNG")
+    monkeypatch.setattr(common, "UPLOAD_WAIT_S", 0.05)
+    taken = 0
+    while common.UPLOAD_SLOTS.acquire(blocking=False):  # other visitors' uploads hold every slot
+        taken += 1
+    try:
+        assert taken >= 1
+        photo, message = common.upload_to_face(buffer.getvalue())
+        assert photo is None and message.startswith("The server is busy reading other visitors' photos")
+    finally:
+        for _ in range(taken):
+            common.UPLOAD_SLOTS.release()
+    photo, message = common.upload_to_face(buffer.getvalue())  # a free slot: decoded, and the slot given back
+    assert message is None and photo.size == (32, 32)
+    assert common.UPLOAD_SLOTS.acquire(blocking=False)
+    common.UPLOAD_SLOTS.release()
