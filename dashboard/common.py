@@ -6,7 +6,6 @@ page appears quickly; torch is only loaded when a page actually needs a learned 
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 from collections.abc import Callable
@@ -251,45 +250,13 @@ def outputs_for(noisy: np.ndarray, noise: NoiseSpec, methods: list[str]) -> dict
 
 
 def run_live(methods: dict, wanted: list[str], noisy: np.ndarray, noise: NoiseSpec) -> dict[str, np.ndarray]:
-    """Run methods now (uncached, for live timing); a learned model that fails to load is left out with a warning.
-
-    The networks run on one torch thread: with several visitors (each a thread of this process) on a couple
-    of cores, torch's default of one thread per core made them fight, 10x slower (`scripts/load_test.py`).
-    """
+    """Run methods now (uncached, for live timing); a learned model that fails to load is left out with a warning."""
     out = {}
-    with _one_torch_thread():
-        for name in wanted:
-            result = _guarded(name, lambda name=name: np.asarray(methods[name](noisy, noise), np.float32))
-            if result is not None:
-                out[name] = result
+    for name in wanted:
+        result = _guarded(name, lambda name=name: np.asarray(methods[name](noisy, noise), np.float32))
+        if result is not None:
+            out[name] = result
     return out
-
-
-_TORCH_THREADS = {"users": 0, "before": 1}  # live runs in progress, and the thread count to restore after the last
-_TORCH_LOCK = threading.Lock()
-
-
-@contextlib.contextmanager
-def _one_torch_thread():
-    """Run the body with torch's intra-op threads set to 1; the last of concurrent runs restores the old count.
-
-    Every run sets it (torch's count may be per calling thread under OpenMP); only the last one to finish
-    restores it, so one visitor finishing does not hand the others two threads mid-run.
-    """
-    import torch
-
-    with _TORCH_LOCK:
-        if _TORCH_THREADS["users"] == 0:
-            _TORCH_THREADS["before"] = torch.get_num_threads()
-        _TORCH_THREADS["users"] += 1
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        with _TORCH_LOCK:
-            _TORCH_THREADS["users"] -= 1
-            if _TORCH_THREADS["users"] == 0:
-                torch.set_num_threads(_TORCH_THREADS["before"])
 
 
 def _guarded(name: str, compute: Callable[[], np.ndarray]) -> np.ndarray | None:
