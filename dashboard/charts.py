@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboard.tables import format_strength, log_strength_axis, preset_strength, runs_downwards, strength_text
+from dashboard.tables import log_strength_axis, preset_strength
 from denoising.catalogue import (
     HIGHER_IS_BETTER,
     METHODS,
@@ -14,7 +14,10 @@ from denoising.catalogue import (
     METRIC_SHORT,
     STRENGTH_ENDS,
     STRENGTHS,
+    format_strength,
     noise_label,
+    runs_downwards,
+    strength_text,
 )
 
 # One distinct colour per method in registry order (noisy input grey, 8 filters, 3 networks in strong colours);

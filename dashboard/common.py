@@ -21,9 +21,9 @@ from dashboard.tables import Tables, read_tables, training_range
 
 # re-exported: the pages and tests reach them as common.*
 from dashboard.tables import checkpoint_dir as checkpoint_dir
-from dashboard.tables import format_strength as format_strength
 from dashboard.tables import tables_dir as tables_dir
 from denoising import catalogue
+from denoising.catalogue import format_strength as format_strength
 from denoising.noise import PRESETS, NoiseSpec
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

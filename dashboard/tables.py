@@ -24,7 +24,11 @@ from denoising.catalogue import (
     PRESET_PARAMS,
     STRENGTHS,
     SWEEP_STRENGTHS,
+    format_strength,
+    mild_to_strong,
     noise_label,
+    strength_symbol,
+    strength_text,
 )
 from denoising.tables_schema import TableError
 
@@ -316,38 +320,11 @@ def read_sweep(path: Path) -> pd.DataFrame:
     return frame
 
 
-def format_strength(value: float) -> str:
-    """A strength for people: whole numbers as they are, others to three significant digits."""
-    return f"{value:g}" if float(value).is_integer() else f"{value:.3g}"
-
-
-def strength_symbol(kind: str) -> str:
-    """The kind's strength parameter as a reader sees it: σ, peak or amount."""
-    parameter = STRENGTHS[kind].parameter
-    return "σ" if parameter == "sigma" else parameter
-
-
-def strength_text(kind: str, value: float) -> str:
-    """E.g. ``"σ 0.316"``, ``"peak 256"``."""
-    return f"{strength_symbol(kind)} {format_strength(value)}"
-
-
 def strengths_text(kind: str, values: list[float]) -> str:
     """E.g. ``"σ 0.02"``, ``"σ 0.02 and 0.05"``, ``"peak 8, 4 and 2"`` (in the order given)."""
     shown = [format_strength(v) for v in values]
     listed = shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]
     return f"{strength_symbol(kind)} {listed}"
-
-
-def runs_downwards(kind: str) -> bool:
-    """Whether a larger value is milder noise (Poisson's peak: more light), as the catalogue's sweep is ordered."""
-    sweep = SWEEP_STRENGTHS.get(kind, ())
-    return len(sweep) > 1 and sweep[-1] < sweep[0]
-
-
-def mild_to_strong(kind: str, values) -> list[float]:
-    """The distinct strengths in ``values``, mildest first."""
-    return sorted({float(v) for v in values}, reverse=runs_downwards(kind))
 
 
 def log_strength_axis(kind: str) -> bool:

@@ -93,6 +93,33 @@ SWEEP_STRENGTHS = {
 #: Words for the two ends of each kind's strength axis ("mild" end first).
 STRENGTH_ENDS = ("mild", "strong")
 
+
+def format_strength(value: float) -> str:
+    """A strength for people: whole numbers as they are, others to three significant digits."""
+    return f"{value:g}" if float(value).is_integer() else f"{value:.3g}"
+
+
+def strength_symbol(kind: str) -> str:
+    """The kind's strength parameter as a reader sees it: σ, peak or amount."""
+    parameter = STRENGTHS[kind].parameter
+    return "σ" if parameter == "sigma" else parameter
+
+
+def strength_text(kind: str, value: float) -> str:
+    """E.g. ``"σ 0.316"``, ``"peak 256"``."""
+    return f"{strength_symbol(kind)} {format_strength(value)}"
+
+
+def runs_downwards(kind: str) -> bool:
+    """Whether a larger value is milder noise (Poisson's peak: more light), as the sweep is ordered."""
+    sweep = SWEEP_STRENGTHS.get(kind, ())
+    return len(sweep) > 1 and sweep[-1] < sweep[0]
+
+
+def mild_to_strong(kind: str, values) -> list[float]:
+    """The distinct strengths in ``values``, mildest first."""
+    return sorted({float(v) for v in values}, reverse=runs_downwards(kind))
+
 # ----------------------------------------------------------------------------- methods
 
 FAMILIES = ("baseline", "classical", "learned")
@@ -216,7 +243,8 @@ def display_name(method: str) -> str:
 
 
 __all__ = ["NOISE_KINDS", "NOISE_NAMES", "NOISE_LABELS", "NOISE_DESCRIPTIONS", "Strength", "STRENGTHS",
-           "PRESET_PARAMS", "DEFAULT_PRESET", "SWEEP_STRENGTHS", "STRENGTH_ENDS", "FAMILIES", "MethodInfo", "METHODS", "ARCHS", "ARCH_MODEL", "RANGE_ARCHS",
+           "PRESET_PARAMS", "DEFAULT_PRESET", "SWEEP_STRENGTHS", "STRENGTH_ENDS", "format_strength",
+           "strength_symbol", "strength_text", "runs_downwards", "mild_to_strong", "FAMILIES", "MethodInfo", "METHODS", "ARCHS", "ARCH_MODEL", "RANGE_ARCHS",
            "SCHEDULES", "SELECT_ON",
            "METRICS", "HIGHER_IS_BETTER", "METRIC_SHORT", "METRIC_LABELS", "TEST_SET_TITLES", "test_set_title",
            "noise_label", "display_name"]

@@ -36,6 +36,7 @@ from pathlib import Path
 import pandas as pd
 
 from denoising import catalogue
+from denoising.catalogue import strength_text
 from denoising.evaluation import FILES, SWEEP_FILES, read_sweep_per_image, with_family
 from denoising.stats import finite_metric, method_family
 
@@ -61,19 +62,6 @@ MINUS = "\u2212"
 def preset_strength(kind: str) -> float:
     """The post's strength of ``kind``: the default preset's value of the kind's own parameter."""
     return float(catalogue.PRESET_PARAMS[catalogue.DEFAULT_PRESET][kind][catalogue.STRENGTHS[kind].parameter])
-
-
-def strength_text(kind: str, value: float) -> str:
-    """E.g. ``"σ 0.316"``, ``"peak 256"``, ``"amount 0.004"`` (as the dashboard writes strengths)."""
-    parameter = catalogue.STRENGTHS[kind].parameter
-    number = f"{value:g}" if float(value).is_integer() else f"{value:.3g}"
-    return f"{'σ' if parameter == 'sigma' else parameter} {number}"
-
-
-def _mild_to_strong(kind: str, values) -> list[float]:
-    sweep = catalogue.SWEEP_STRENGTHS.get(kind, ())
-    downwards = len(sweep) > 1 and sweep[-1] < sweep[0]  # Poisson: a larger peak is milder noise
-    return sorted({float(v) for v in values}, reverse=downwards)
 
 
 def _kind_order(kind: str) -> tuple[int, str]:
@@ -211,7 +199,7 @@ def sweep_results(per_image: pd.DataFrame, test_set: str, presets_only: bool = F
     results = []
     for kind in sorted(dict.fromkeys(part["noise"].astype(str)), key=_kind_order):
         rows = part[part["noise"] == kind]
-        strengths = _mild_to_strong(kind, rows["strength"])
+        strengths = catalogue.mild_to_strong(kind, rows["strength"])
         if presets_only:
             preset = preset_strength(kind)
             strengths = [s for s in strengths if math.isclose(s, preset, rel_tol=1e-9)] or [preset]

@@ -4,8 +4,16 @@ import numpy as np
 import streamlit as st
 
 from dashboard import common
-from dashboard.tables import default_sweep_methods, preset_strength, strength_finding, strength_text
-from denoising.catalogue import METRIC_SHORT, METRICS, NOISE_KINDS, SWEEP_STRENGTHS, noise_label, test_set_title
+from dashboard.tables import default_sweep_methods, preset_strength, strength_finding
+from denoising.catalogue import (
+    METRIC_SHORT,
+    METRICS,
+    NOISE_KINDS,
+    SWEEP_STRENGTHS,
+    noise_label,
+    strength_text,
+    test_set_title,
+)
 
 st.title("Noise strength")
 st.write("The post's networks were each trained at one strength of noise (the U-Net marked \"any strength\" at "
