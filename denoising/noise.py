@@ -308,6 +308,13 @@ def strength_level(kind: str, strength: Any) -> Any:
     return 1.0 / np.sqrt(strength) if kind == "poisson" else strength
 
 
+def level_strength(kind: str, level: Any) -> Any:
+    """Inverse of :func:`strength_level`: the strength of a kind that has this noise level."""
+    if kind not in NOISE_KINDS:
+        raise ValueError(f"unknown noise kind {kind!r}; valid kinds: {', '.join(NOISE_KINDS)}")
+    return 1.0 / np.square(level) if kind == "poisson" else level
+
+
 def derive_seed(*parts: Any) -> int:
     """A seed from any parts, stable across runs, processes and platforms.
 
@@ -362,4 +369,5 @@ def noisy_copies(images: Any, image_ids: Any, spec: NoiseSpec, base_seed: int = 
 
 
 __all__ = ["NOISE_KINDS", "NoiseSpec", "PRESETS", "add_gaussian",
-           "add_poisson", "add_salt_and_pepper", "add_speckle", "derive_seed", "noisy_copies", "strength_level"]
+           "add_poisson", "add_salt_and_pepper", "add_speckle", "derive_seed", "noisy_copies", "strength_level",
+           "level_strength"]

@@ -62,7 +62,7 @@ from denoising.catalogue import (
     STRENGTHS,
     SWEEP_STRENGTHS,
 )
-from denoising.noise import strength_level
+from denoising.noise import level_strength, strength_level
 from denoising.runs import RUNS_DIR
 
 from .models import checkpoint as ckpt
@@ -354,27 +354,34 @@ def _noisy(spec: Any, clean: np.ndarray, rng: np.random.Generator) -> np.ndarray
     return np.clip(np.asarray(spec.apply(clean, rng), np.float32), 0.0, 1.0)
 
 
-def strength_range(kind: str) -> tuple[float, float]:
-    """The (mild, strong) strengths a range recipe trains over: the sweep's ends widened by :data:`RANGE_MARGIN`."""
+def level_range(kind: str) -> tuple[float, float]:
+    """The (mild, strong) noise levels a range recipe trains over: the sweep's ends widened by :data:`RANGE_MARGIN`."""
     levels = strength_level(kind, np.asarray(SWEEP_STRENGTHS[kind], np.float64))
-    low, high = float(levels.min()) / RANGE_MARGIN[0], float(levels.max()) * RANGE_MARGIN[1]
-    return (level_strength(kind, low), level_strength(kind, high))
+    return float(levels.min()) / RANGE_MARGIN[0], float(levels.max()) * RANGE_MARGIN[1]
 
 
-def level_strength(kind: str, level: float) -> float:
-    """Inverse of :func:`denoising.noise.strength_level`: the strength that has this noise level."""
-    return 1.0 / level ** 2 if kind == "poisson" else level
+def strength_range(kind: str) -> tuple[float, float]:
+    """The (mild, strong) strengths of :func:`level_range` (for Poisson, the mild end is the larger peak)."""
+    mild, strong = level_range(kind)
+    return float(level_strength(kind, mild)), float(level_strength(kind, strong))
+
+
+def _noisy_each(spec: Any, clean: np.ndarray, strengths: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Each face with ``spec``'s noise at its own strength, drawn from ``rng`` face after face."""
+    if not len(clean):
+        return clean.copy()
+    return np.stack([_noisy(spec.with_strength(float(strength)), face[None], rng)[0]
+                     for face, strength in zip(clean, strengths, strict=True)])
 
 
 def draw_range_noise(spec: Any, clean: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Noisy copies with a strength drawn per face (log-uniform in level over :func:`strength_range`).
+    """Noisy copies with a strength drawn per face (log-uniform in level over :func:`level_range`).
 
     Returns the noisy faces and each face's noise level (what a conditioned network is told).
     """
-    mild, strong = (strength_level(spec.kind, s) for s in strength_range(spec.kind))
+    mild, strong = level_range(spec.kind)
     levels = np.exp(rng.uniform(np.log(mild), np.log(strong), len(clean)))
-    noisy = np.stack([_noisy(spec.with_strength(level_strength(spec.kind, lv)), face[None], rng)[0]
-                      for face, lv in zip(clean, levels, strict=True)]) if len(clean) else clean.copy()
+    noisy = _noisy_each(spec, clean, level_strength(spec.kind, levels), rng)
     return noisy, levels.astype(np.float32)
 
 
@@ -388,8 +395,7 @@ def validation_noise(spec: Any, clean: np.ndarray, rng: np.random.Generator, ran
         return _noisy(spec, clean, rng), None, None
     sweep = np.asarray(SWEEP_STRENGTHS[spec.kind], np.float64)
     strengths = sweep[np.arange(len(clean)) % len(sweep)]
-    noisy = np.stack([_noisy(spec.with_strength(float(st)), face[None], rng)[0] for face, st in zip(clean, strengths, strict=True)])
-    return noisy, strengths, strength_level(spec.kind, strengths).astype(np.float32)
+    return _noisy_each(spec, clean, strengths, rng), strengths, strength_level(spec.kind, strengths).astype(np.float32)
 
 
 def evaluate(model: nn.Module, noisy: np.ndarray, clean: np.ndarray, device: torch.device,

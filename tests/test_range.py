@@ -108,6 +108,10 @@ def test_noise_spec_strength_level_and_with_strength():
         sp.with_strength(1.5)
     with pytest.raises(ValueError, match="unknown noise kind"):
         strength_level("blur", 0.1)
+    from denoising.noise import level_strength
+
+    for kind, value in (("poisson", 4.0), ("poisson", 1024.0), ("gaussian", 0.02), ("salt_pepper", 0.2)):
+        assert level_strength(kind, strength_level(kind, value)) == pytest.approx(value, rel=1e-12)
 
 
 @pytest.mark.parametrize("kind", catalogue.NOISE_KINDS)
