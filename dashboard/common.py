@@ -561,10 +561,10 @@ def fixed_input_size(method, kind: str) -> tuple[int, int] | None:
     The post's autoencoder has a dense layer sized for 28×28 faces; the U-Nets are fully convolutional.
     A model that fails to load counts as size-free here: running it then shows the usual warning.
     """
-    if not is_learned(getattr(method, "name", "")) or not hasattr(method, "model"):
+    if not is_learned(getattr(method, "name", "")) or not hasattr(method, "input_size"):
         return None
     try:
-        size = getattr(method.model(kind), "image_size", None)
+        size = method.input_size(kind)
     except Exception:  # noqa: BLE001 - a broken checkpoint is reported when it runs, not here
         return None
-    return (int(size), int(size)) if size else None
+    return (size, size) if size else None

@@ -244,21 +244,18 @@ def fully_convolutional_models(methods: dict, kind: str) -> dict:
     A network whose constructor takes the image size (the post's autoencoder, with its fixed dense
     bottleneck) denoises that size only, so it is left out.
     """
-    models = {}
-    for name, denoiser in methods.items():
-        if denoiser.family == "learned" and denoiser.available(kind):
-            model = denoiser.model(kind)
-            if "image_size" not in model.config():
-                models[name] = model
-    return models
+    return {name: denoiser.model(kind) for name, denoiser in methods.items()
+            if denoiser.family == "learned" and denoiser.available(kind) and denoiser.input_size(kind) is None}
 
 
-def face_latency_ms(model, face, level: float | None, device, repeats: int) -> float:
-    """Median ms of denoising one (H, W, 3) numpy face on ``device``: copies in and out included."""
+def face_latency_ms(model, face, told: tuple, device, repeats: int) -> float:
+    """Median ms of denoising one (H, W, 3) numpy face on ``device``: copies in and out included.
+
+    ``told``: the model's extra forward arguments (:func:`denoising.models.learned.told_level`).
+    """
     import numpy as np
     import torch
 
-    told = (level,) if level is not None else ()
     times = []
     with torch.inference_mode():
         for i in range(repeats + 3):  # three untimed calls first: kernel selection and caches
@@ -289,11 +286,12 @@ def print_size_latency(methods: dict, untrained: bool, spec, device, sizes: tupl
     print("| method | device | " + " | ".join(f"{s} px" for s in sizes) + " |\n|---|---|" + "---|" * len(sizes))
     rng = np.random.default_rng(0)
     faces = {s: rng.random((s, s, 3), dtype=np.float32) for s in sizes}  # content does not change a conv's cost
+    from denoising.models.learned import told_level
+
     for name, model in models.items():
-        level = spec.level if getattr(model, "cond_channels", 0) else None
         for dev in devices:
             on_device = copy.deepcopy(model).to(dev).eval()
-            cells = [f"{face_latency_ms(on_device, faces[s], level, dev, repeats):.2f}" for s in sizes]
+            cells = [f"{face_latency_ms(on_device, faces[s], told_level(model, spec), dev, repeats):.2f}" for s in sizes]
             print(f"| {label(methods[name], untrained)} | {dev.type} ({names[dev]}) | " + " | ".join(cells) + " |")
 
 

@@ -201,6 +201,7 @@ def test_a_range_run_writes_a_card_and_denoises_any_size(tmp_path):
     assert gate["validation"][chosen] == best and card["model_kwargs"]["gate_threshold"] == gate["chosen"]
     assert set(card["history"][0]["val_psnr_by_strength"]) == {f"{s:g}" for s in catalogue.SWEEP_STRENGTHS["speckle"]}
     denoiser = LearnedDenoiser("unet_range", tmp_path)
+    assert denoiser.input_size("speckle") is None  # fully convolutional: any size
     for shape in ((3, 16, 16, 3), (1, 37, 23, 3)):
         out = denoiser(np.random.default_rng(0).uniform(0, 1, shape).astype(np.float32),
                        NoiseSpec("speckle", {"sigma": 0.5}))

@@ -75,18 +75,29 @@ class LearnedDenoiser(Denoiser):
                 self._models[noise_kind], _ = load((self.checkpoint_dir, self.name, noise_kind), device="cpu")
             return self._models[noise_kind]
 
+    def input_size(self, noise_kind: str) -> int | None:
+        """The one face side the ``noise_kind`` network takes (the post's autoencoder: its dense bottleneck),
+        or None when it is fully convolutional and takes any size (the U-Nets)."""
+        size = getattr(self.model(noise_kind), "image_size", None)
+        return int(size) if size else None
+
     def denoise(self, batch: np.ndarray, noise: NoiseSpec) -> np.ndarray:
         import torch
 
         model = self.model(noise.kind)
-        # a range-trained network is told the noise level (FFDNet's noise-level map)
-        told = (noise.level,) if getattr(model, "cond_channels", 0) else ()
+        told = told_level(model, noise)
         outputs = []
         with torch.inference_mode():
             for i in range(0, len(batch), INFERENCE_BATCH):
                 x = torch.from_numpy(np.ascontiguousarray(batch[i:i + INFERENCE_BATCH])).permute(0, 3, 1, 2)
                 outputs.append(model(x, *told).clamp(0.0, 1.0).permute(0, 2, 3, 1).numpy())
         return np.concatenate(outputs)
+
+
+def told_level(model: Any, noise: NoiseSpec) -> tuple:
+    """The extra forward argument of ``model`` for ``noise``: the noise level for a network trained over a range
+    of strengths (FFDNet's noise-level map), nothing for one trained at a single strength."""
+    return (noise.level,) if getattr(model, "cond_channels", 0) else ()
 
 
 def learned_denoisers(checkpoint_dir: str | Path) -> dict[str, LearnedDenoiser]:
@@ -98,4 +109,4 @@ def learned_denoisers(checkpoint_dir: str | Path) -> dict[str, LearnedDenoiser]:
     return {arch: d for arch, d in found.items() if d.kinds()}
 
 
-__all__ = ["LearnedDenoiser", "learned_denoisers", "INFERENCE_BATCH"]
+__all__ = ["LearnedDenoiser", "learned_denoisers", "told_level", "INFERENCE_BATCH"]
