@@ -175,13 +175,18 @@ def noise_params(name: str, frame: pd.DataFrame) -> None:
 # ----------------------------------------------------------------------------- the four files
 
 
-def per_image_table(path: Path, columns: list[str]) -> pd.DataFrame:
-    """``per_image.csv`` checked: names, known noise kinds, valid noise parameters, seeds, metrics in range."""
-    name = path.name
+def _named_rows(path: Path, columns: list[str]) -> tuple[str, pd.DataFrame]:
+    """A result table's file name and rows, with its test-set and method names and noise kinds checked."""
     frame = read_csv(path, columns)
     for column in ("test_set", "method"):
-        names(name, frame, column)
-    kinds(name, frame)
+        names(path.name, frame, column)
+    kinds(path.name, frame)
+    return path.name, frame
+
+
+def per_image_table(path: Path, columns: list[str]) -> pd.DataFrame:
+    """``per_image.csv`` checked: names, known noise kinds, valid noise parameters, seeds, metrics in range."""
+    name, frame = _named_rows(path, columns)
     empty_id = frame["image_id"].astype(str).str.len().eq(0) | frame["image_id"].astype(str).str.len().gt(200)
     if empty_id.any():
         raise _bad_line(name, frame, empty_id, "image_id", "not an image id")
@@ -194,11 +199,7 @@ def per_image_table(path: Path, columns: list[str]) -> pd.DataFrame:
 
 def summary_table(path: Path, columns: list[str]) -> pd.DataFrame:
     """``summary.csv`` checked: names, known noise kinds, whole ``n_images``, numbers (blank allowed) elsewhere."""
-    name = path.name
-    frame = read_csv(path, columns)
-    for column in ("test_set", "method"):
-        names(name, frame, column)
-    kinds(name, frame)
+    name, frame = _named_rows(path, columns)
     frame["n_images"] = counts(name, frame, "n_images", 10**9)
     text = {"test_set", "noise", "method", "family", "n_images"}
     for column in [c for c in columns if c not in text]:
