@@ -694,9 +694,9 @@ def _record_epoch(trainer: Trainer, run: RunState, record: dict, seconds: float)
         run.best_weights = {k: v.detach().clone().cpu() for k, v in trainer.gen.state_dict().items()}
     else:
         run.bad_epochs += 1
-        if config.schedule != "plateau":
-            pass  # the cosine schedule sets the rate per epoch and never stops early
-        elif run.bad_epochs % config.lr_patience == 0 and run.bad_epochs < config.patience:
+        # only the plateau rule shrinks the rate here; the cosine schedule sets it per epoch in _fit
+        plateau = config.schedule == "plateau"
+        if plateau and run.bad_epochs % config.lr_patience == 0 and run.bad_epochs < config.patience:
             lr = trainer.scale_lr(config.lr_factor)
             log.info("%s: no improvement for %d epochs; learning rate now %.3g", name, run.bad_epochs, lr)
     log.info("%s epoch %d: loss %.5f, val MAE %.5f, val PSNR %.2f dB, %.1f s%s", name, record["epoch"],
