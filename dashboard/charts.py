@@ -261,6 +261,16 @@ def _strength_layout(fig: go.Figure, sweep: pd.DataFrame, kind: str, metric: str
                       legend=dict(orientation="h", yanchor="top", y=-0.22, x=0))
 
 
+#: Smallest margins (px) of a downloaded chart: the page's charts use tight margins that a stand-alone
+#: file does not grow on its own, so tick labels and axis titles fell outside it.
+DOWNLOAD_MARGIN = {"l": 70, "r": 20, "t": 40, "b": 60}
+
+
 def figure_html(fig: go.Figure) -> str:
-    """A stand-alone HTML file for one chart (plotly.js inlined, so it opens offline)."""
+    """A stand-alone HTML file for one chart (plotly.js inlined, so it opens offline), nothing clipped."""
+    fig = go.Figure(fig)  # a copy: the page's chart keeps its own layout
+    margin = fig.layout.margin
+    fig.update_layout(margin={side: max(getattr(margin, side) or 0, least) for side, least in DOWNLOAD_MARGIN.items()})
+    fig.update_xaxes(automargin=True)
+    fig.update_yaxes(automargin=True)
     return fig.to_html(include_plotlyjs=True, full_html=True)

@@ -239,3 +239,17 @@ def test_a_network_too_big_to_save_is_refused_before_training():
         check_config("unet_l1", TrainConfig(unet={"base": 10_000, "depth": 4}))
     with pytest.raises(TrainingSetupError, match="model_kwargs.depth"):
         check_config("unet_range", TrainConfig(unet={"base": 16, "depth": 99}))
+
+
+def test_a_downloaded_chart_gets_room_for_its_labels_and_the_page_chart_keeps_its_own():
+    import re
+
+    from dashboard.charts import DOWNLOAD_MARGIN, figure_html, strength_history
+    from dashboard.tables import history_frame
+
+    figure = strength_history(history_frame([{"epoch": 1, "val_psnr_by_strength": {"0.1": 30.0}}]))
+    page_margin = figure.layout.margin.to_plotly_json()
+    html = figure_html(figure)
+    margin = json.loads(re.search(r'"margin":(\{[^}]*\})', html).group(1))
+    assert all(margin[side] >= least for side, least in DOWNLOAD_MARGIN.items())
+    assert figure.layout.margin.to_plotly_json() == page_margin and page_margin["l"] < DOWNLOAD_MARGIN["l"]
