@@ -266,11 +266,16 @@ def _strength_layout(fig: go.Figure, sweep: pd.DataFrame, kind: str, metric: str
 DOWNLOAD_MARGIN = {"l": 70, "r": 20, "t": 40, "b": 60}
 
 
-def figure_html(fig: go.Figure) -> str:
-    """A stand-alone HTML file for one chart (plotly.js inlined, so it opens offline), nothing clipped."""
+def with_room_for_labels(fig: go.Figure) -> go.Figure:
+    """A copy of ``fig`` for a file (a chart download, the report): margins of at least :data:`DOWNLOAD_MARGIN`."""
     fig = go.Figure(fig)  # a copy: the page's chart keeps its own layout
     margin = fig.layout.margin
     fig.update_layout(margin={side: max(getattr(margin, side) or 0, least) for side, least in DOWNLOAD_MARGIN.items()})
     fig.update_xaxes(automargin=True)
     fig.update_yaxes(automargin=True)
-    return fig.to_html(include_plotlyjs=True, full_html=True)
+    return fig
+
+
+def figure_html(fig: go.Figure) -> str:
+    """A stand-alone HTML file for one chart (plotly.js inlined, so it opens offline), nothing clipped."""
+    return with_room_for_labels(fig).to_html(include_plotlyjs=True, full_html=True)

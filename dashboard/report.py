@@ -13,6 +13,7 @@ import re
 import numpy as np
 import pandas as pd
 
+from dashboard.charts import with_room_for_labels
 from dashboard.images import png_data_uri
 
 _STYLE = """
@@ -60,7 +61,7 @@ def build_report(title: str, intro: str, findings: list[str], tables: list[tuple
     first = True
     for heading, fig in figures:
         out.append(f"<h2>{html.escape(heading)}</h2>")
-        out.append(fig.to_html(full_html=False, include_plotlyjs=first))
+        out.append(with_room_for_labels(fig).to_html(full_html=False, include_plotlyjs=first))
         first = False
     for heading, grid in grids:
         out.append(f"<h2>{html.escape(heading)}</h2>{grid}")
