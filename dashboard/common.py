@@ -147,7 +147,8 @@ def sweep_or_stop():
     """The strength-sweep table; without one (or with an unreadable one), say so and end the page here."""
     data = tables()
     if data.sweep_error:
-        st.error(f"The strength sweep in {tables_dir()} cannot be shown: {data.sweep_error} "
+        # the message names the file, never the folder: visitors do not see the server's paths
+        st.error(f"The strength sweep cannot be shown: {data.sweep_error} "
                  "Make it again with `python scripts/sweep.py --data .cache/faces/<your prepared faces> "
                  "--out checkpoints/tables`.")
         st.stop()

@@ -24,6 +24,7 @@ from denoising.catalogue import (
     PRESET_PARAMS,
     STRENGTHS,
     SWEEP_STRENGTHS,
+    format_score,
     format_strength,
     mild_to_strong,
     noise_label,
@@ -141,6 +142,26 @@ def headline_table(summary: pd.DataFrame, test_set: str, metric: str) -> pd.Data
     return table[sorted(table.columns, key=lambda m: (order.get(m, len(order)), m))]
 
 
+def headline_counts(summary: pd.DataFrame, test_set: str) -> pd.DataFrame:
+    """How many faces each cell of :func:`headline_table` averages (same rows and columns)."""
+    part = summary[summary["test_set"] == test_set]
+    if "n_images" not in part or part.empty:
+        return pd.DataFrame()
+    counts = part.pivot_table(index="noise", columns="method", values="n_images", sort=False, aggfunc="max")
+    order = {name: i for i, name in enumerate(catalogue.METHODS)}
+    return counts[sorted(counts.columns, key=lambda m: (order.get(m, len(order)), m))]
+
+
+def fewer_faces(counts: pd.DataFrame | pd.Series | None) -> dict:
+    """Cells scored on fewer faces than the most in ``counts``: {cell: n}; a frame's cells are (noise, method)."""
+    if counts is None or not len(counts):
+        return {}
+    stacked = counts.stack() if isinstance(counts, pd.DataFrame) else counts
+    stacked = stacked.dropna()
+    most = stacked.max() if len(stacked) else 0
+    return {key: int(n) for key, n in stacked.items() if n < most}
+
+
 def best_method(row: pd.Series, metric: str) -> str | None:
     """Best method in one row of the headline table, leaving out the 'noisy' input itself."""
     values = row.drop(labels=["noisy"], errors="ignore").dropna()
@@ -149,21 +170,81 @@ def best_method(row: pd.Series, metric: str) -> str | None:
     return str(values.idxmax() if HIGHER_IS_BETTER[metric] else values.idxmin())
 
 
+def tied_best(row: pd.Series, metric: str) -> list[str]:
+    """The best method and every other one (the noisy input left out) that reads the same at the shown precision."""
+    best = best_method(row, metric)
+    if best is None:
+        return []
+    shown = format_score(metric, row[best])
+    values = row.drop(labels=["noisy"], errors="ignore").dropna()
+    return [best] + [str(m) for m, v in values.items() if m != best and format_score(metric, v) == shown]
+
+
+def noisy_not_beaten(row: pd.Series, metric: str) -> bool:
+    """Whether the untouched noisy input scores at least as well as the best method, at the shown precision."""
+    best, noisy = best_method(row, metric), row.get("noisy")
+    if best is None or noisy is None or pd.isna(noisy):
+        return False
+    if format_score(metric, noisy) == format_score(metric, row[best]):
+        return True
+    return bool(noisy > row[best]) if HIGHER_IS_BETTER[metric] else bool(noisy < row[best])
+
+
+BEST_STYLE = "background-color: rgba(33, 195, 84, 0.25); font-weight: bold"
+NOISY_STYLE = "background-color: rgba(255, 170, 0, 0.3); font-weight: bold"
+
+
 def marked_table(table: pd.DataFrame, best: dict[str, str | None], names: dict[str, str],
-                 noise_label, metric: str):
-    """The headline table for reading: methods as rows, noise kinds as columns, each column's best cell marked."""
-    shown = table.T
+                 noise_label, metric: str, counts: pd.DataFrame | None = None):
+    """The headline table for reading: methods as rows, noise kinds as columns, each column's best cell marked.
+
+    Cells show :func:`denoising.catalogue.format_score`'s digits. Every method tied with ``best`` at
+    that precision is marked too, and the noisy input's cell is marked (orange) when no method beats
+    it. A cell averaged over fewer faces than the rest of the table (``counts``, from
+    :func:`headline_counts`) says how many.
+    """
+    shown = table.T.map(lambda v: format_score(metric, v))
+    few = fewer_faces(counts)
+    for (noise, method), n in few.items():
+        if method in shown.index and noise in shown.columns and pd.notna(table.at[noise, method]):
+            shown.loc[method, noise] += f" (n = {n})"
     marks = pd.DataFrame("", index=shown.index, columns=shown.columns)
     for noise, method in best.items():
-        if method in marks.index and noise in marks.columns:
-            marks.loc[method, noise] = "background-color: rgba(33, 195, 84, 0.25); font-weight: bold"
+        if method not in marks.index or noise not in marks.columns:
+            continue
+        for tied in tied_best(table.loc[noise], metric) if method == best_method(table.loc[noise], metric) else [method]:
+            marks.loc[tied, noise] = BEST_STYLE
+        if "noisy" in marks.index and noisy_not_beaten(table.loc[noise], metric):
+            marks.loc["noisy", noise] = NOISY_STYLE
     shown.index = [names.get(m, m) for m in shown.index]
     marks.index = shown.index
     shown.index.name = "Method"
     shown.columns = [noise_label(n) for n in shown.columns]
     marks.columns = shown.columns
-    digits = "{:.2f}" if metric == "psnr" else "{:.4f}"
-    return shown.style.format(digits, na_rep="—").apply(lambda _: marks, axis=None)
+    return shown.style.apply(lambda _: marks, axis=None)
+
+
+def headline_caption(table: pd.DataFrame, metric: str, names: dict[str, str], noise_label,
+                     counts: pd.DataFrame | None = None) -> str:
+    """What the marks of :func:`marked_table` mean, kind by kind: the best, ties, the noisy input unbeaten, n."""
+    label = lambda m: names.get(m, m)  # noqa: E731
+    parts = []
+    for noise, row in table.iterrows():
+        tied = tied_best(row, metric)
+        if not tied:
+            continue
+        text = f"{noise_label(noise)}: " + (label(tied[0]) if len(tied) == 1 else
+                                            _and([label(m) for m in tied]) + " (a tie at the shown precision)")
+        if noisy_not_beaten(row, metric):
+            text += f", yet no method beats the noisy input ({format_score(metric, row['noisy'])}, orange)"
+        parts.append(text)
+    caption = "Highlighted: the best method for each kind of noise. " + "; ".join(parts) + "."
+    few = fewer_faces(counts)
+    if few:
+        most = int(counts.max().max())
+        caption += (f" \"n = …\" marks a mean over fewer faces than the {most} of the rest (the method ran on a "
+                    "subset): compare it with care.")
+    return caption
 
 
 def _mean(summary: pd.DataFrame, test_set: str, noise: str, method: str, metric: str = "mae") -> float | None:
@@ -174,21 +255,33 @@ def _mean(summary: pd.DataFrame, test_set: str, noise: str, method: str, metric:
 
 
 def _mae(value: float) -> str:
-    """Four decimals, or five below 0.01 so that close small errors (0.00199 vs 0.00201) stay apart."""
-    return f"{value:.4f}" if value >= 0.01 else f"{value:.5f}"
+    """MAE at the catalogue's shown precision (0.00199 and 0.00201 stay apart)."""
+    return format_score("mae", value)
 
 
-def findings(summary: pd.DataFrame, test_set: str, names: dict[str, str] | None = None) -> list[str]:
-    """A few plain sentences computed from the mean MAE table (never hand-written numbers).
+#: How a sentence names each score's mean ("the lowest average error").
+SCORE_WORDS = {"mae": "the lowest average error", "psnr": "the highest average PSNR",
+               "ssim": "the highest average SSIM"}
 
-    One sentence per noise kind (the best method, its lead over the next best, what it removes of
-    the noisy photo's error), then the blog post's two claims checked against these numbers.
+
+def _score(metric: str, value: float) -> str:
+    return format_score(metric, value) + (" dB" if metric == "psnr" else "")
+
+
+def findings(summary: pd.DataFrame, test_set: str, names: dict[str, str] | None = None,
+             metric: str = "mae") -> list[str]:
+    """A few plain sentences computed from the mean ``metric`` table (never hand-written numbers).
+
+    One sentence per noise kind (the best method by ``metric``, its lead over the next best, how it
+    compares with the noisy photo), then the blog post's two claims, which were about the average
+    error (MAE), checked against these numbers.
 
     Parameters
     ----------
     summary : summary table (``summary.csv``).
     test_set : which test set to describe.
     names : method name -> display name for readers.
+    metric : the score the sentences follow (the page's choice), default MAE.
 
     Returns
     -------
@@ -196,33 +289,64 @@ def findings(summary: pd.DataFrame, test_set: str, names: dict[str, str] | None 
         Sentences in markdown (noise kinds in bold).
     """
     names = names or {}
-    table = headline_table(summary, test_set, "mae")
-    sentences = [best_sentence(str(noise), row, names) for noise, row in table.iterrows()]
+    table = headline_table(summary, test_set, metric)
+    counts = headline_counts(summary, test_set)
+    sentences = [best_sentence(str(noise), row, names, metric, counts.loc[noise] if noise in counts.index else None)
+                 for noise, row in table.iterrows()]
     kinds = [str(noise) for noise in table.index]
     sentences += [autoencoder_claim(summary, test_set, kinds), pix2pix_claim(summary, test_set, kinds)]
     return [sentence for sentence in sentences if sentence]
 
 
-def best_sentence(noise: str, row: pd.Series, names: dict[str, str]) -> str | None:
-    """The sentence for one noise kind from its row of mean MAE per method; None when no method was run."""
-    best = best_method(row, "mae")
-    if best is None:
+def _lead(metric: str, best: float, other: float) -> str:
+    """How far ``best`` is ahead of ``other``: a share for MAE, a difference for the scores that grow."""
+    if metric == "mae":
+        gap = (other - best) / other * 100 if other else 0.0
+        return f"{gap:.0f}% lower than"
+    return f"{_score(metric, abs(best - other))} above"
+
+
+def best_sentence(noise: str, row: pd.Series, names: dict[str, str], metric: str = "mae",
+                  counts: pd.Series | None = None) -> str | None:
+    """The sentence for one noise kind from its row of mean ``metric`` per method; None when no method was run.
+
+    A tie at the shown precision is called a tie; a mean over fewer faces than the others (``counts``:
+    faces per method) says on how many.
+    """
+    tied = tied_best(row, metric)
+    if not tied:
         return None
-    label = lambda m: names.get(m, m)  # noqa: E731
-    others = row.drop(labels=[best, "noisy"], errors="ignore").dropna().sort_values()
-    text = f"**{noise_label(noise)}**: {label(best)} has the lowest average error ({_mae(row[best])})"
-    if not others.empty:
-        runner = others.index[0]
-        gap = (others.iloc[0] - row[best]) / others.iloc[0] * 100 if others.iloc[0] else 0.0
-        text += f", {gap:.0f}% lower than the next best, {label(runner)} ({_mae(others.iloc[0])})"
+    best = tied[0]
+    few = fewer_faces(counts)
+    label = lambda m: names.get(m, m) + (f" (on {few[m]} faces only)" if m in few else "")  # noqa: E731
+    if len(tied) > 1:
+        text = f"**{noise_label(noise)}**: {_and([label(m) for m in tied])} tie for {SCORE_WORDS[metric]} " \
+               f"({_score(metric, row[best])} at the shown precision)"
+    else:
+        text = f"**{noise_label(noise)}**: {label(best)} has {SCORE_WORDS[metric]} ({_score(metric, row[best])})"
+        others = row.drop(labels=[best, "noisy"], errors="ignore").dropna()
+        others = others.sort_values(ascending=not HIGHER_IS_BETTER[metric])
+        if not others.empty:
+            runner = others.index[0]
+            text += f", {_lead(metric, row[best], others.iloc[0])} the next best, {label(runner)} " \
+                    f"({_score(metric, others.iloc[0])})"
+    return text + _noisy_clause(row, best, metric) + "."
+
+
+def _noisy_clause(row: pd.Series, best: str, metric: str) -> str:
+    """What the best method does to the noisy photo's score, or that leaving the photo alone scores as well."""
     noisy = row.get("noisy")
-    if noisy is not None and pd.notna(noisy) and noisy > 0:
-        if row[best] < noisy:
-            text += f"; it removes {100 * (1 - row[best] / noisy):.0f}% of the error of the noisy photo"
-        else:
-            text += (f", yet the noisy photo left alone is closer to the original ({_mae(noisy)}): "
-                     f"at this strength every method makes it worse")
-    return text + "."
+    if noisy is None or pd.isna(noisy):
+        return ""
+    if noisy_not_beaten(row, metric):
+        if format_score(metric, noisy) == format_score(metric, row[best]):
+            return (f", and the noisy photo left alone scores the same ({_score(metric, noisy)}): at this strength "
+                    "no method improves on it")
+        return (f", yet the noisy photo left alone is closer to the original ({_score(metric, noisy)}): at this "
+                "strength every method makes it worse")
+    if metric == "mae":
+        return f"; it removes {100 * (1 - row[best] / noisy):.0f}% of the error of the noisy photo" if noisy > 0 else ""
+    return f"; the noisy photo scores {_score(metric, noisy)}"
 
 
 def autoencoder_claim(summary: pd.DataFrame, test_set: str, kinds: list[str]) -> str | None:
@@ -278,46 +402,30 @@ def paired(per_image: pd.DataFrame, test_set: str, noise: str, a: str, b: str, m
 def read_sweep(path: Path) -> pd.DataFrame:
     """Read ``sweep_summary.csv``: one row per test set, noise kind, strength and method.
 
-    Columns beyond :data:`SWEEP_COLUMNS` are dropped; numbers are checked to be numbers.
+    Its neighbours are checked with it (:func:`denoising.tables_schema.read_sweep_results`):
+    ``sweep_meta.json`` and the footer of ``sweep_per_image.parquet`` (its columns, types and row count
+    against the meta's record and the summary's ``n_images``); the Parquet rows themselves are not read,
+    the page shows the summary. Columns beyond :data:`SWEEP_COLUMNS` are dropped.
 
     Raises
     ------
     SweepTableError
-        With one line for the reader when the file is not a CSV table, lacks a column, holds text
-        where a number belongs, or names the same (test set, noise, strength, method) twice.
+        With one line for the reader, naming the file: not a CSV table, a missing column, text where a
+        number belongs, a repeated (test set, noise, strength, method), a cut-short or malformed
+        Parquet file or ``sweep_meta.json``, or row counts that disagree.
     """
-    from denoising.tables_schema import read_csv
+    from denoising.evaluation import SWEEP_FILES, SWEEP_PER_IMAGE_DTYPES
+    from denoising.tables_schema import read_sweep_results
 
-    name = Path(path).name
-    try:  # the shared checks first: empty, binary, cut short, rows with extra or missing fields, columns
-        read_csv(Path(path), list(SWEEP_COLUMNS))
+    path = Path(path)
+    files = {**SWEEP_FILES, "summary": path.name}
+    try:
+        read = read_sweep_results(path.parent, files, SWEEP_PER_IMAGE_DTYPES, list(SWEEP_COLUMNS), read_rows=False)
     except TableError as error:
         raise SweepTableError(str(error)) from None
-    try:
-        frame = pd.read_csv(path, dtype={"test_set": str, "noise": str, "method": str, "family": str})
-    except (OSError, ValueError) as error:  # pandas' parser and empty-file errors are ValueErrors
-        raise SweepTableError(f"{name} could not be read as a CSV table ({type(error).__name__}).") from None
-    missing = [column for column in SWEEP_COLUMNS if column not in frame.columns]
-    if missing:
-        raise SweepTableError(f"{name} lacks the column{'s' * (len(missing) > 1)} {', '.join(missing)}.")
-    if frame.empty:
-        raise SweepTableError(f"{name} has no rows.")
-    frame = frame[list(SWEEP_COLUMNS)].copy()
-    for column in SWEEP_COLUMNS[5:]:
-        values = pd.to_numeric(frame[column], errors="coerce")
-        bad = values.isna() & frame[column].notna()
-        if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise SweepTableError(f"{name}, line {row + 2}: {column} is {frame[column].iloc[row]!r}, not a number.")
-        frame[column] = values.astype(float)
-    if not (np.isfinite(frame["strength"]) & (frame["strength"] > 0)).all():
-        raise SweepTableError(f"{name}: every strength must be a positive number.")
-    repeated = frame.duplicated(["test_set", "noise", "strength", "method"])
-    if repeated.any():
-        row = frame[repeated].iloc[0]
-        raise SweepTableError(f"{name} has two rows for {row['method']} at {row['noise']} {row['strength']:g} "
-                              f"on {row['test_set']}.")
-    return frame
+    if read["summary"] is None:
+        raise SweepTableError(f"{path.name} could not be read (it is missing).")
+    return read["summary"]
 
 
 def strengths_text(kind: str, values: list[float]) -> str:
@@ -501,6 +609,39 @@ def training_notice(ranges: dict[str, tuple[float, float]], kind: str, value: fl
 
 def _and(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def loss_text(card: dict, short: bool = False) -> str | None:
+    """What a network's training loss is, in words, from its card (arch, and pix2pix's L1 weight); None if unknown.
+
+    ``short``: the chart-title form ("adversarial + 100 × L1").
+    """
+    template = (catalogue.TRAINING_LOSSES_SHORT if short else catalogue.TRAINING_LOSSES).get(card.get("arch"))
+    if template is None:
+        return None
+    config = card.get("config") if isinstance(card.get("config"), dict) else {}
+    weight = config.get("l1_weight", 100.0)
+    return template.format(l1_weight=weight if isinstance(weight, (int, float)) else 100.0)
+
+
+def network_text(card: dict) -> str:
+    """A card's network in words: "U-Net: base 16, depth 4, …", and pix2pix's judge (used in training only)."""
+    def words(model_class, kwargs) -> str:
+        name = catalogue.MODEL_CLASS_NAMES.get(model_class, str(model_class or "?"))
+        if not isinstance(kwargs, dict) or not kwargs:
+            return name
+        settings = [f"{key.replace('_', ' ')} " + ("yes" if value is True else "no" if value is False else
+                                                   " / ".join(map(str, value)) if isinstance(value, list) else
+                                                   f"{value:g}" if isinstance(value, float) else str(value))
+                    for key, value in kwargs.items()]
+        return f"{name} ({', '.join(settings)})"
+
+    text = words(card.get("model_class"), card.get("model_kwargs"))
+    judge = card.get("discriminator")
+    if isinstance(judge, dict):
+        text += "; judged in training by a " + words(judge.get("model_class"), judge.get("model_kwargs")) + \
+                ", not shipped" * (judge.get("shipped") is False)
+    return text
 
 
 def history_frame(history) -> pd.DataFrame:

@@ -480,6 +480,11 @@ def write_sweep_tables(per_image: pd.DataFrame, summary: pd.DataFrame, meta: dic
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    # each table's row count, so that a reader can tell a table cut short (tables_schema.read_sweep_results)
+    rows = {"per_image": len(per_image), "summary": len(summary)}
+    if "seconds" in per_image.columns:
+        rows["timings"] = len(per_image.groupby(["test_set", "noise", "strength", "method"], sort=False))
+    meta = {**meta, "rows": rows}
     contents: dict[str, bytes] = {
         "per_image": _parquet_bytes(per_image),
         "summary": _exact_strength(summary[SWEEP_SUMMARY_COLUMNS]).to_csv(
@@ -503,14 +508,17 @@ def write_sweep_tables(per_image: pd.DataFrame, summary: pd.DataFrame, meta: dic
 
 
 def read_sweep_per_image(path: str | Path) -> pd.DataFrame:
-    """``sweep_per_image.parquet`` as a frame of :data:`SWEEP_PER_IMAGE_COLUMNS` (the dtypes it was written with)."""
-    import pyarrow.parquet as pq
+    """``sweep_per_image.parquet`` as a frame of :data:`SWEEP_PER_IMAGE_COLUMNS`, every value checked.
 
-    table = pq.read_table(path).to_pandas()
-    missing = [c for c in SWEEP_PER_IMAGE_COLUMNS if c not in table.columns]
-    if missing:
-        raise ValueError(f"{path} lacks column(s) {', '.join(missing)}")
-    return table[SWEEP_PER_IMAGE_COLUMNS].astype(SWEEP_PER_IMAGE_DTYPES)
+    Raises
+    ------
+    TableError
+        A ``ValueError`` naming the file: cut short, not Parquet, a missing column or a wrong type, a
+        value out of range (see :func:`denoising.tables_schema.sweep_per_image_table`).
+    """
+    from denoising.tables_schema import sweep_per_image_table
+
+    return sweep_per_image_table(Path(path), SWEEP_PER_IMAGE_DTYPES)
 
 
 @dataclass
@@ -537,19 +545,18 @@ def load_sweep_tables(directory: str | Path) -> SweepTables:
     missing = [SWEEP_FILES[k] for k in ("per_image", "summary") if not (folder / SWEEP_FILES[k]).is_file()]
     if missing:
         raise FileNotFoundError(f"no sweep tables in {folder} (missing {', '.join(missing)}); run scripts/sweep.py first")
-    paths = {key: folder / name for key, name in SWEEP_FILES.items()}
-    try:
-        per_image = read_sweep_per_image(paths["per_image"])
-        text = {"test_set": str, "noise": str, "method": str, "family": str}
-        summary = pd.read_csv(paths["summary"], dtype=text)  # pandas' default parser reads repr() text exactly
-        timing = pd.read_csv(paths["timings"], dtype=text) \
-            if paths["timings"].is_file() else pd.DataFrame(columns=SWEEP_TIMING_COLUMNS)
-        meta = json.loads(paths["meta"].read_text()) if paths["meta"].is_file() else {}
-    except (OSError, ValueError, pd.errors.ParserError) as exc:
-        raise ValueError(f"sweep tables in {folder} are unreadable: {exc}") from exc
-    lacking = [c for c in SWEEP_SUMMARY_COLUMNS if c not in summary.columns]
-    if lacking:
-        raise ValueError(f"{paths['summary']} lacks column(s) {', '.join(lacking)}")
+    from denoising.tables_schema import read_sweep_results, timings_table
+
+    read = read_sweep_results(folder, SWEEP_FILES, SWEEP_PER_IMAGE_DTYPES, SWEEP_SUMMARY_COLUMNS)
+    per_image, summary, meta = read["per_image"], read["summary"], read["meta"]
+    timings = folder / SWEEP_FILES["timings"]
+    timing = timings_table(timings) if timings.is_file() else pd.DataFrame(columns=SWEEP_TIMING_COLUMNS)
+    if "strength" in timing.columns:
+        timing["strength"] = pd.to_numeric(timing["strength"], errors="coerce")
+    written = meta.get("rows", {}).get("timings")
+    if timings.is_file() and written is not None and len(timing) != written:
+        raise TableError(f"{timings.name} has {len(timing)} rows but {SWEEP_FILES['meta']} says {written} were "
+                         "written: the file is incomplete.")
     return SweepTables(per_image, summary, timing, meta)
 
 

@@ -11,6 +11,12 @@ Truncation is caught three ways: a CSV must end with a newline (``write_tables``
 one), its row count must match ``meta.json``'s ``rows`` record (written since issue #12; older
 ``meta.json`` files have none), and the per-image rows must agree with the faces ``meta.json``
 lists per method and with the summary's ``n_images``.
+
+The strength sweep's files (``sweep_per_image.parquet``, ``sweep_summary.csv``, ``sweep_meta.json``)
+get the same treatment (:func:`read_sweep_results`): the Parquet file's size, its magic bytes at both
+ends (a cut-short file loses its footer), its column names and types, and, when its rows are read,
+finite values in range; its row count against ``sweep_meta.json``'s ``rows`` (written since issue
+#12) and against the summary's ``n_images``.
 """
 
 from __future__ import annotations
@@ -243,7 +249,11 @@ def check_meta(meta: object, name: str = "meta.json") -> dict:
         if not isinstance(record.get("name"), str) or not isinstance(record.get("display_name", ""), str):
             raise TableError(f"{name}: every method needs a name, and its name and display_name must be text.")
         faces = record.get("faces", {})
-        if not isinstance(faces, dict) or not all(_whole(v, 0, 10**8) for v in faces.values()):
+        # a count per test set; the sweep records two (preset_strength, other_strengths) per test set
+        counts_ok = isinstance(faces, dict) and all(
+            _whole(v, 0, 10**8) or (isinstance(v, dict) and all(_whole(c, 0, 10**8) for c in v.values()))
+            for v in faces.values())
+        if not counts_ok:
             raise TableError(f"{name}: method {str(record.get('name'))[:40]!r} has faces that are not counts.")
     return meta
 
@@ -273,6 +283,8 @@ def _check_faces(per_image: pd.DataFrame, files: dict[str, str], meta: dict) -> 
     found = per_image.groupby(["test_set", "method"])["image_id"].nunique()
     for record in meta.get("methods", []):
         for test_set, n in record.get("faces", {}).items():
+            if isinstance(n, dict):  # the sweep's per-strength counts: checked by _check_sweep_faces
+                continue
             have = int(found.get((test_set, record.get("name")), 0))
             if have != n:
                 raise TableError(f"{files['per_image']} has {have} faces of {record.get('name')} on {test_set} but "
@@ -337,5 +349,248 @@ def read_results(folder: str | Path, files: dict[str, str], per_image_columns: l
     return {"per_image": per_image, "summary": summary, "timings": timings, "meta": meta}
 
 
+# ----------------------------------------------------------------------------- the strength sweep's files
+
+#: Largest Parquet file read (bytes); the shipped sweep_per_image.parquet is about 5 MB.
+MAX_PARQUET_BYTES = 1024 * 1024 * 1024
+#: What each Parquet column's type must be (pyarrow type families).
+_ARROW_KINDS = {"str": "text", "float64": "float", "int64": "integer"}
+
+
+def _arrow_kind(arrow_type) -> str:
+    import pyarrow as pa
+
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return "text"
+    if pa.types.is_floating(arrow_type):
+        return "float"
+    if pa.types.is_integer(arrow_type):
+        return "integer"
+    return str(arrow_type)
+
+
+def parquet_file(path: Path, dtypes: dict[str, str]):
+    """A ``pyarrow.parquet.ParquetFile`` whose footer is whole and whose columns have ``dtypes``' types.
+
+    Only the footer is read (a few kilobytes): the size, the ``PAR1`` magic bytes at both ends (a file
+    cut short loses its closing ones), the footer itself, and every column of ``dtypes`` (name -> pandas
+    dtype: ``str``, ``float64`` or ``int64``) present with a type of that family.
+
+    Raises
+    ------
+    TableError
+        Empty, oversized, not Parquet, cut short, an unreadable footer, a missing column or a wrong type.
+    """
+    import pyarrow.parquet as pq
+
+    name = path.name
+    try:
+        size = path.stat().st_size
+        if size > MAX_PARQUET_BYTES:
+            raise TableError(f"{name} is {size:,} bytes, more than the {MAX_PARQUET_BYTES:,} a table may have.")
+        with path.open("rb") as handle:
+            head = handle.read(4)
+            handle.seek(max(size - 4, 0))
+            tail = handle.read(4)
+    except OSError as error:
+        raise TableError(f"{name} could not be read ({error.strerror or type(error).__name__}).") from None
+    if size == 0:
+        raise TableError(f"{name} is empty.")
+    if head != b"PAR1":
+        raise TableError(f"{name} is not a Parquet table (it does not start like one).")
+    if tail != b"PAR1" or size < 12:
+        raise TableError(f"{name} ends before its closing footer: the file was cut short.")
+    try:
+        handle = pq.ParquetFile(path)
+        schema = handle.schema_arrow
+    except Exception as error:  # noqa: BLE001 - pyarrow raises several kinds for a corrupt footer
+        raise TableError(f"{name} is not a readable Parquet table (its footer is damaged).") from error
+    missing = [column for column in dtypes if column not in schema.names]
+    if missing:
+        raise TableError(f"{name} lacks the column{'s' * (len(missing) > 1)} {', '.join(missing)} "
+                         f"(it has {', '.join(schema.names[:12])}).")
+    for column, dtype in dtypes.items():
+        found, wanted = _arrow_kind(schema.field(column).type), _ARROW_KINDS[dtype]
+        if found != wanted:
+            raise TableError(f"{name}: column {column} holds {found} values, not {wanted} ones.")
+    if handle.metadata.num_rows == 0:
+        raise TableError(f"{name} has no rows.")
+    return handle
+
+
+def _bad_row(name: str, frame: pd.DataFrame, bad: np.ndarray, column: str, what: str) -> TableError:
+    row = int(np.flatnonzero(bad)[0])
+    return TableError(f"{name}, row {row + 1}: {column} is {str(frame[column].iloc[row])[:40]!r}, {what}.")
+
+
+def _sweep_values(name: str, frame: pd.DataFrame) -> None:
+    """Check a sweep per-image frame's values: names, kinds, strengths, seeds and metrics in range."""
+    for column in ("test_set", "method"):
+        bad = ~frame[column].astype(str).str.fullmatch(NAME_PATTERN.pattern).to_numpy(bool)
+        if bad.any():
+            raise _bad_row(name, frame, bad, column, "not a name (letters, digits and _ . + - only)")
+    bad = ~frame["noise"].isin(NOISE_KINDS).to_numpy(bool)
+    if bad.any():
+        raise _bad_row(name, frame, bad, "noise", f"not a noise kind ({', '.join(NOISE_KINDS)})")
+    lengths = frame["image_id"].astype(str).str.len().to_numpy()
+    if ((lengths == 0) | (lengths > 200)).any():
+        raise _bad_row(name, frame, (lengths == 0) | (lengths > 200), "image_id", "not an image id")
+    strength = frame["strength"].to_numpy(float)
+    if not (np.isfinite(strength) & (strength > 0)).all():
+        raise _bad_row(name, frame, ~(np.isfinite(strength) & (strength > 0)), "strength", "not a positive number")
+    if (frame["noise_seed"].to_numpy() < 0).any():
+        raise _bad_row(name, frame, frame["noise_seed"].to_numpy() < 0, "noise_seed", f"not from 0 to {MAX_SEED}")
+    for metric in METRICS:
+        low, high = METRIC_RANGES[metric]
+        values = frame[metric].to_numpy(float)
+        finite = np.isfinite(values) | ((values == np.inf) & (high == math.inf))  # PSNR: inf for an exact copy
+        bad = ~finite | (values < low) | (values > high)
+        if bad.any():
+            raise _bad_row(name, frame, bad, metric, f"not a finite number from {low:g} to {high:g}")
+    _sweep_noise(name, frame)
+
+
+def _sweep_noise(name: str, frame: pd.DataFrame) -> None:
+    """Every distinct (kind, strength, noise_params) makes a noise of that kind at that strength."""
+    from denoising.catalogue import STRENGTHS
+
+    distinct = frame.drop_duplicates(["noise", "strength", "noise_params"])
+    for row, kind, strength, text in zip(distinct.index, distinct["noise"], distinct["strength"],
+                                         distinct["noise_params"], strict=True):
+        try:
+            spec = NoiseSpec.from_json(text)
+            value = float(spec.params[STRENGTHS[kind].parameter])
+        except (ValueError, TypeError, KeyError, OverflowError):
+            spec, value = None, math.nan
+        if spec is None or spec.kind != kind or value != strength:
+            raise TableError(f"{name}, row {int(frame.index.get_loc(row)) + 1}: noise_params {str(text)[:60]!r} is "
+                             f"not {kind} noise of strength {strength:g}.")
+
+
+def sweep_per_image_table(path: Path, dtypes: dict[str, str]) -> pd.DataFrame:
+    """``sweep_per_image.parquet`` read and checked: footer and types (:func:`parquet_file`), then every value.
+
+    Parameters
+    ----------
+    path : Path
+        The Parquet file.
+    dtypes : dict
+        Column -> pandas dtype (``str``, ``float64``, ``int64``), in the order returned.
+
+    Raises
+    ------
+    TableError
+        Naming the file and, for a bad value, its row.
+    """
+    handle = parquet_file(path, dtypes)
+    try:
+        frame = handle.read(columns=list(dtypes)).to_pandas()
+    except Exception as error:  # noqa: BLE001 - corrupt pages inside a whole footer
+        raise TableError(f"{path.name} could not be read: its data is damaged.") from error
+    frame = frame[list(dtypes)].astype(dtypes)
+    _sweep_values(path.name, frame)
+    return frame
+
+
+def sweep_summary_table(path: Path, columns: list[str]) -> pd.DataFrame:
+    """``sweep_summary.csv`` checked: names, kinds, positive finite strengths, whole ``n_images``, one row per key.
+
+    Returns the frame with exactly ``columns``, numbers as float64 (``n_images`` int64); the strength
+    text is read back to the exact float it was written from.
+    """
+    name, frame = _named_rows(path, columns)
+    frame = frame[list(columns)].copy()
+    frame["n_images"] = counts(name, frame, "n_images", 10**9)
+    for column in [c for c in columns if c not in {"test_set", "noise", "method", "family", "n_images"}]:
+        frame[column] = numbers(name, frame, column, allow_missing=column != "strength")
+    strength = frame["strength"].to_numpy(float)
+    bad = pd.Series(~(np.isfinite(strength) & (strength > 0)), index=frame.index)
+    if bad.any():
+        raise _bad_line(name, frame, bad, "strength", "not a positive number")
+    repeated = frame.duplicated(["test_set", "noise", "strength", "method"])
+    if repeated.any():
+        row = frame[repeated].iloc[0]
+        raise TableError(f"{name} has two rows for {row['method']} at {row['noise']} {row['strength']:g} "
+                         f"on {row['test_set']}.")
+    return frame
+
+
+def _check_sweep_counts(per_image_rows: int, summary: pd.DataFrame | None, files: dict[str, str],
+                        meta: dict) -> None:
+    """The Parquet file's row count against ``sweep_meta.json``'s record and the summary's ``n_images``."""
+    written = meta.get("rows", {}).get("per_image")
+    if written is not None and per_image_rows != written:
+        raise TableError(f"{files['per_image']} has {per_image_rows} rows but {files['meta']} says {written} were "
+                         "written: the file is incomplete.")
+    if summary is not None and int(summary["n_images"].sum()) != per_image_rows:
+        raise TableError(f"{files['summary']} counts {int(summary['n_images'].sum())} faces in all but "
+                         f"{files['per_image']} has {per_image_rows} rows: one of them is incomplete.")
+
+
+def _check_sweep_groups(per_image: pd.DataFrame, summary: pd.DataFrame, files: dict[str, str]) -> None:
+    """Every (test set, noise, strength, method) has as many per-image rows as the summary's ``n_images``."""
+    keys = ["test_set", "noise", "strength", "method"]
+    sizes = per_image.groupby(keys).size().rename("rows")
+    both = sizes.to_frame().join(summary.set_index(keys)["n_images"], how="outer").fillna(0)
+    wrong = both[both["rows"] != both["n_images"]]
+    if not wrong.empty:
+        (test_set, noise, strength, method), row = wrong.index[0], wrong.iloc[0]
+        raise TableError(f"{files['summary']} and {files['per_image']} disagree on {method} at {noise} {strength:g} "
+                         f"({test_set}): {int(row['n_images'])} faces in the summary, {int(row['rows'])} rows in "
+                         "the per-image table; one of them is incomplete.")
+
+
+def read_sweep_results(folder: str | Path, files: dict[str, str], per_image_dtypes: dict[str, str],
+                       summary_columns: list[str], read_rows: bool = True) -> dict:
+    """Read and check the strength sweep's tables of ``folder``; a missing file gives None (``meta``: {}).
+
+    Parameters
+    ----------
+    folder : str or Path
+        The tables folder.
+    files : dict
+        Key (``per_image``, ``summary``, ``meta``) -> file name.
+    per_image_dtypes : dict
+        The Parquet file's columns -> pandas dtype.
+    summary_columns : list of str
+        Columns ``sweep_summary.csv`` must have.
+    read_rows : bool
+        Read the per-image rows and check every value (scripts); when False only the Parquet footer
+        is read (the dashboard, which shows the summary: about a millisecond instead of half a second).
+
+    Returns
+    -------
+    dict
+        ``per_image`` (frame, or None when missing or not read), ``summary`` (frame or None), ``meta``.
+
+    Raises
+    ------
+    TableError
+        When a present file is malformed, or a table is shorter than ``sweep_meta.json`` or the other
+        table says (the message names the file).
+    """
+    folder = Path(folder)
+    paths = {key: folder / name for key, name in files.items()}
+    meta = meta_file(paths["meta"]) if paths["meta"].is_file() else {}
+    summary = sweep_summary_table(paths["summary"], summary_columns) if paths["summary"].is_file() else None
+    if summary is not None:
+        written = meta.get("rows", {}).get("summary")
+        if written is not None and len(summary) != written:
+            raise TableError(f"{files['summary']} has {len(summary)} rows but {files['meta']} says {written} were "
+                             "written: the file is incomplete.")
+    per_image = None
+    if paths["per_image"].is_file():
+        if read_rows:
+            per_image = sweep_per_image_table(paths["per_image"], per_image_dtypes)
+            n_rows = len(per_image)
+        else:
+            n_rows = parquet_file(paths["per_image"], per_image_dtypes).metadata.num_rows
+        _check_sweep_counts(n_rows, summary, files, meta)
+        if per_image is not None and summary is not None:
+            _check_sweep_groups(per_image, summary, files)
+    return {"per_image": per_image, "summary": summary, "meta": meta}
+
+
 __all__ = ["TableError", "read_results", "check_meta", "meta_file", "per_image_table", "summary_table",
-           "timings_table", "read_csv", "MAX_SEED", "FACE_SIZE_RANGE"]
+           "timings_table", "read_csv", "MAX_SEED", "FACE_SIZE_RANGE", "parquet_file", "sweep_per_image_table",
+           "sweep_summary_table", "read_sweep_results"]

@@ -10,6 +10,7 @@ import pytest
 
 from denoising import catalogue
 from denoising.evaluation import SWEEP_PER_IMAGE_COLUMNS, SWEEP_PER_IMAGE_DTYPES
+from denoising.noise import PRESETS, NoiseSpec
 from denoising.targets import (
     COMMAND,
     RANGE_MODEL,
@@ -35,7 +36,9 @@ SP = catalogue.PRESET_PARAMS["post"]["salt_pepper"]["amount"]
 def _rows(scores: dict[str, dict[str, tuple[float, float]]], kind: str = "gaussian", strength: float = 0.1,
           test_set: str = "celeba_test") -> pd.DataFrame:
     """Per-image rows from ``{method: {image_id: (psnr, mae)}}``."""
-    records = [{"test_set": test_set, "image_id": image_id, "noise": kind, "strength": strength, "noise_params": "{}",
+    spec = NoiseSpec(kind, {**PRESETS["post"][kind].params, catalogue.STRENGTHS[kind].parameter: strength})
+    records = [{"test_set": test_set, "image_id": image_id, "noise": kind, "strength": strength,
+                "noise_params": spec.to_json(),
                 "noise_seed": 0, "method": method, "mae": mae, "psnr": psnr, "ssim": 0.5}
                for method, faces in scores.items() for image_id, (psnr, mae) in faces.items()]
     return pd.DataFrame.from_records(records, columns=SWEEP_PER_IMAGE_COLUMNS).astype(SWEEP_PER_IMAGE_DTYPES)
