@@ -1,9 +1,10 @@
 """Face-denoising lab dashboard: ``streamlit run dashboard/app.py``.
 
-Seven pages (Findings, Browse test faces, Noise lab, Noise strength, Error distributions, Training, Method).
+Eight pages (Findings, Browse test faces, Noise lab, Noise strength, Error distributions, Training,
+Blind test, Method).
 Locations come from environment variables with repo defaults: DENOISING_TABLES_DIR,
 DENOISING_CHECKPOINT_DIR, DENOISING_CELEBA_DIR and DENOISING_CELEBA_DIRS (named folders a visitor may
-choose among in the sidebar; visitors never type a path).
+choose among in the sidebar; visitors never type a path); DENOISING_VOTES_DIR holds the blind test's votes.
 """
 
 import streamlit as st
@@ -19,6 +20,7 @@ PAGES = [
     st.Page("views/noise_strength.py", title="Noise strength", icon=":material/show_chart:", url_path="noise_strength"),
     st.Page("views/distributions.py", title="Error distributions", icon=":material/bar_chart:", url_path="distributions"),
     st.Page("views/training.py", title="Training", icon=":material/model_training:", url_path="training"),
+    st.Page("views/blind_test.py", title="Blind test", icon=":material/how_to_vote:", url_path="blind_test"),
     st.Page("views/method.py", title="Method", icon=":material/menu_book:", url_path="method"),
 ]
 
