@@ -14,10 +14,12 @@ from denoising.catalogue import (
     METRIC_SHORT,
     STRENGTH_ENDS,
     STRENGTHS,
+    format_score,
     format_strength,
     noise_label,
     runs_downwards,
     strength_text,
+    test_set_title,
 )
 
 # One distinct colour per method in registry order (noisy input grey, 8 filters, 3 networks in strong colours);
@@ -36,22 +38,28 @@ def grouped_bars(summary: pd.DataFrame, test_set: str, metric: str, names: dict[
     """The post's chart, done right: mean error per noise kind and method, with 95% intervals."""
     part = summary[summary["test_set"] == test_set]
     methods = methods or list(dict.fromkeys(part["method"]))
+    colors = method_colors(methods)
+    most = part["n_images"].max() if "n_images" in part and len(part) else 0
     fig = go.Figure()
     for method in methods:
         rows = part[part["method"] == method]
         if rows.empty:
             continue
+        # a mean over fewer faces than the others says so in the legend and on hover
+        label = _name(names, method) + (_n_text(rows["n_images"].to_numpy(float), most) if most else "")
         mean = rows[f"{metric}_mean"].to_numpy(float)
         low = rows.get(f"{metric}_ci_low", pd.Series(np.nan, index=rows.index)).to_numpy(float)
         high = rows.get(f"{metric}_ci_high", pd.Series(np.nan, index=rows.index)).to_numpy(float)
         has_ci = np.isfinite(low).any()
         fig.add_bar(
-            name=_name(names, method),
+            name=label,
             x=[noise_label(n) for n in rows["noise"]],
             y=mean,
+            marker_color=colors[method],
             error_y=dict(type="data", symmetric=False, array=high - mean, arrayminus=mean - low, visible=True)
             if has_ci else None,
-            hovertemplate=f"{_name(names, method)}<br>%{{x}}<br>{METRIC_SHORT[metric]} %{{y:.4f}}<extra></extra>",
+            text=[format_score(metric, v) for v in mean], textposition="none",
+            hovertemplate=f"{label}<br>%{{x}}<br>{METRIC_SHORT[metric]} %{{text}}<extra></extra>",
         )
     fig.update_layout(
         barmode="group",
@@ -65,21 +73,36 @@ def grouped_bars(summary: pd.DataFrame, test_set: str, metric: str, names: dict[
     return fig
 
 
-def distribution(per_image: pd.DataFrame, metric: str, names: dict[str, str], kind: str) -> go.Figure:
-    """Per-image distribution of ``metric`` for each method: ``kind`` is histogram, box, violin or ecdf."""
+def chart_title(metric: str, test_set: str) -> str:
+    """The title of :func:`grouped_bars` in a file: the score, the noise kinds and the test faces."""
+    return f"Mean {METRIC_SHORT[metric]} per method and kind of noise · {test_set_title(test_set)}"
+
+
+def distribution(per_image: pd.DataFrame, metric: str, names: dict[str, str], kind: str,
+                 most: int | None = None) -> go.Figure:
+    """Per-image distribution of ``metric`` for each method: ``kind`` is histogram, box, violin or ecdf.
+
+    Each method keeps its colour (:func:`method_colors`) whichever others are shown; one scored on
+    fewer faces than ``most`` (default: the most of any method shown) says how many in its name.
+    """
     fig = go.Figure()
+    counts = per_image.groupby("method", sort=False)["image_id"].nunique() if len(per_image) else pd.Series()
+    most = most if most is not None else (counts.max() if len(counts) else 0)
+    colors = method_colors(list(counts.index))
     for method, rows in per_image.groupby("method", sort=False):
         values = rows[metric].replace([np.inf, -np.inf], np.nan).dropna().to_numpy(float)
-        label = _name(names, method)
+        label = _name(names, method) + _n_text(np.array([counts[method]], float), most)
+        color = colors[method]
         if kind == "histogram":
-            fig.add_histogram(x=values, name=label, opacity=0.6, nbinsx=40)
+            fig.add_histogram(x=values, name=label, opacity=0.6, nbinsx=40, marker_color=color)
         elif kind == "box":
-            fig.add_box(y=values, name=label, boxmean=True)
+            fig.add_box(y=values, name=label, boxmean=True, marker_color=color)
         elif kind == "violin":
-            fig.add_violin(y=values, name=label, box_visible=True, meanline_visible=True)
+            fig.add_violin(y=values, name=label, box_visible=True, meanline_visible=True, line_color=color)
         else:
             xs = np.sort(values)
-            fig.add_scatter(x=xs, y=np.arange(1, len(xs) + 1) / max(len(xs), 1), mode="lines", name=label)
+            fig.add_scatter(x=xs, y=np.arange(1, len(xs) + 1) / max(len(xs), 1), mode="lines", name=label,
+                            line=dict(color=color))
     axis = METRIC_LABELS[metric]
     if kind == "histogram":
         fig.update_layout(barmode="overlay", xaxis_title=axis, yaxis_title="Number of faces")
@@ -105,8 +128,11 @@ def paired_histogram(diff: np.ndarray, metric: str, a: str, b: str) -> go.Figure
     return fig
 
 
-def training_curves(history: pd.DataFrame, noisy_val: dict | None = None, kept_epoch: int | None = None) -> go.Figure:
+def training_curves(history: pd.DataFrame, noisy_val: dict | None = None, kept_epoch: int | None = None,
+                    loss: str | None = None) -> go.Figure:
     """Training loss, validation MAE and validation PSNR per epoch, side by side, the kept epoch marked.
+
+    ``loss`` names the training loss in the first panel's title ("adversarial + 100 × L1").
 
     ``noisy_val`` ({"mae", "psnr"} of the untouched noisy validation faces) draws the bar to beat.
     ``kept_epoch`` is the checkpoint's ``best_epoch``; it is not simply the lowest validation MAE,
@@ -115,7 +141,7 @@ def training_curves(history: pd.DataFrame, noisy_val: dict | None = None, kept_e
     from plotly.subplots import make_subplots
 
     x = history["epoch"] if "epoch" in history else pd.Series(np.arange(1, len(history) + 1))
-    panels = [("train_loss", "Training loss"), ("val_mae", "Validation MAE (lower is better)"),
+    panels = [("train_loss", f"Training loss ({loss})" if loss else "Training loss"), ("val_mae", "Validation MAE (lower is better)"),
               ("val_psnr", "Validation PSNR in dB (higher better)")]
     panels = [(c, t) for c, t in panels if c in history]
     fig = make_subplots(rows=1, cols=max(1, len(panels)), subplot_titles=[t for _, t in panels])

@@ -534,8 +534,9 @@ def upload_to_face(data: bytes, max_side: int | None = None):
         return load_photo(data, PHOTO_MAX_SIDE if max_side is None else max_side), None
     except FaceDataError as error:
         return None, f"That file could not be used: {error}."
-    except Exception as error:  # noqa: BLE001 - never show a traceback for a user's file
-        return None, f"That file could not be read as a photo ({type(error).__name__})."
+    except Exception:  # noqa: BLE001 - never show a traceback (or an exception's name) for a user's file
+        logging.getLogger(__name__).exception("an uploaded photo could not be decoded")
+        return None, "That file could not be read as a photo: save it again as a JPEG or PNG and upload that."
     finally:
         UPLOAD_SLOTS.release()
 
@@ -549,6 +550,12 @@ def photo_note(photo) -> str:
         return (f"Shrunk from {original_w}×{original_h} to {width}×{height} pixels, keeping its shape: the lab "
                 f"works on photos up to {PHOTO_MAX_SIDE} pixels on the longer side.")
     return f"Used at its own size, {width}×{height} pixels."
+
+
+def is_grey(image: np.ndarray) -> bool:
+    """Whether an (H, W, 3) picture's three channels are equal everywhere (a grey photo)."""
+    return image.ndim == 3 and image.shape[-1] == 3 and bool(
+        np.array_equal(image[..., 0], image[..., 1]) and np.array_equal(image[..., 0], image[..., 2]))
 
 
 def photo_scale(image: np.ndarray) -> int:

@@ -202,6 +202,20 @@ METHODS = _methods(
 #: Learned recipes (one checkpoint per recipe and noise kind) and the network class each one ships.
 ARCHS = tuple(name for name, info in METHODS.items() if info.family == "learned")
 ARCH_MODEL = {"autoencoder": "autoencoder", "pix2pix": "unet", "unet_l1": "unet", "unet_range": "unet"}
+#: What each recipe's training loss is, in words ({l1_weight}: the card's config, 100 in pix2pix).
+TRAINING_LOSSES = {
+    "autoencoder": "mean squared error between output and clean face (MSE), as in the post",
+    "pix2pix": "adversarial (least-squares GAN: how unlike a real face the judge finds the output) + {l1_weight:g} × L1 "
+               "(mean absolute error to the clean face)",
+    "unet_l1": "L1: mean absolute error between output and clean face",
+    "unet_range": "minus the PSNR of the output plus minus the PSNR of its correction alone (so it is negative and "
+                  "falls as the network learns)",
+}
+#: The same, short enough for a chart title.
+TRAINING_LOSSES_SHORT = {"autoencoder": "MSE", "pix2pix": "adversarial + {l1_weight:g} × L1", "unet_l1": "L1",
+                         "unet_range": "−PSNR of output − PSNR of correction"}
+#: Network classes (a card's ``model_class``) for people.
+MODEL_CLASS_NAMES = {"unet": "U-Net", "autoencoder": "Convolutional autoencoder", "patchgan": "PatchGAN"}
 #: Recipes trained over the sweep's whole strength range rather than at one preset.
 RANGE_ARCHS = ("unet_range",)
 #: Learning-rate schedules of training (``TrainConfig.schedule``; the first is the default) and the
@@ -219,6 +233,28 @@ METRIC_LABELS = {
     "psnr": "Signal-to-noise (PSNR in dB, higher is better)",
     "ssim": "Structural similarity (SSIM, higher is better)",
 }
+
+
+def format_score(metric: str, value: float) -> str:
+    """A mean score as every table, caption and sentence shows it: the one place its precision is decided.
+
+    MAE keeps three significant digits (at least four decimals), so close small errors stay apart
+    (the noisy input's 0.00199 against a network's 0.00201, not both "0.0020"); PSNR two decimals
+    (dB); SSIM four. Two scores that read the same are a tie at the shown precision.
+    """
+    value = float(value)
+    if not math.isfinite(value):
+        return "—" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if metric == "psnr":
+        return f"{value:.2f}"
+    if metric == "mae" and value != 0:
+        return f"{value:.{max(4, 2 - math.floor(math.log10(abs(value))))}f}"
+    return f"{value:.4f}"
+
+
+#: The same precision in a sortable number column (printf style): MAE to a millionth, so 0.000026 is not 0.0000.
+SCORE_COLUMN_FORMAT = {"mae": "%.6f", "psnr": "%.2f", "ssim": "%.4f"}
+
 
 # ----------------------------------------------------------------------------- test sets
 
@@ -245,6 +281,6 @@ def display_name(method: str) -> str:
 __all__ = ["NOISE_KINDS", "NOISE_NAMES", "NOISE_LABELS", "NOISE_DESCRIPTIONS", "Strength", "STRENGTHS",
            "PRESET_PARAMS", "DEFAULT_PRESET", "SWEEP_STRENGTHS", "STRENGTH_ENDS", "format_strength",
            "strength_symbol", "strength_text", "runs_downwards", "mild_to_strong", "FAMILIES", "MethodInfo", "METHODS", "ARCHS", "ARCH_MODEL", "RANGE_ARCHS",
-           "SCHEDULES", "SELECT_ON",
-           "METRICS", "HIGHER_IS_BETTER", "METRIC_SHORT", "METRIC_LABELS", "TEST_SET_TITLES", "test_set_title",
+           "SCHEDULES", "SELECT_ON", "TRAINING_LOSSES", "TRAINING_LOSSES_SHORT", "MODEL_CLASS_NAMES",
+           "METRICS", "HIGHER_IS_BETTER", "METRIC_SHORT", "METRIC_LABELS", "format_score", "SCORE_COLUMN_FORMAT", "TEST_SET_TITLES", "test_set_title",
            "noise_label", "display_name"]

@@ -115,7 +115,7 @@ def _plain(error: Exception, path: Path) -> VoteStoreError:
                                                      or "corrupt" in text):
         return VoteStoreError(f"The vote database {path} is damaged (not a readable SQLite file); archive or move "
                               "it away and a fresh one is started.")
-    if isinstance(error, PermissionError) or "readonly" in text or "read-only" in text or "unable to open" in text:
+    if not isinstance(error, sqlite3.Error) or "readonly" in text or "read-only" in text or "unable to open" in text:
         return VoteStoreError(f"The vote database at {path} cannot be written (check the folder's permissions or "
                               f"set {VOTES_ENV}).")
     return VoteStoreError(f"The vote database at {path} cannot be used ({type(error).__name__}: {error}).")
@@ -147,7 +147,7 @@ def connect(path: Path, create: bool = False) -> Iterator[sqlite3.Connection]:
     except (OSError, sqlite3.Error) as error:
         raise _plain(error, path) from None
     try:
-        _prepare(connection, create)
+        _prepare(connection, path, create)
         yield connection
     except sqlite3.Error as error:
         raise _plain(error, path) from None
@@ -155,7 +155,7 @@ def connect(path: Path, create: bool = False) -> Iterator[sqlite3.Connection]:
         connection.close()
 
 
-def _prepare(connection: sqlite3.Connection, create: bool) -> None:
+def _prepare(connection: sqlite3.Connection, path: Path, create: bool) -> None:
     """Busy timeout, WAL, and the table (made when ``create``); checks the schema version."""
     connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     version = connection.execute("PRAGMA user_version").fetchone()[0]
@@ -172,8 +172,8 @@ def _prepare(connection: sqlite3.Connection, create: bool) -> None:
                 connection.execute("ROLLBACK")
         version = connection.execute("PRAGMA user_version").fetchone()[0]
     if version != SCHEMA_VERSION:
-        raise sqlite3.DatabaseError(f"not a database of this app (schema version {version}, "
-                                    f"expected {SCHEMA_VERSION})")
+        raise VoteStoreError(f"The vote database {path} has schema version {version}, this app reads version "
+                             f"{SCHEMA_VERSION}; archive or move it away and a fresh one is started.")
 
 
 def check_store(path: Path) -> None:

@@ -204,12 +204,15 @@ def shipped_unets(monkeypatch) -> list[str]:
     return unets
 
 
-def upload(name: str, data: bytes, query: dict | None = None) -> AppTest:
+def upload(name: str, data: bytes, query: dict | None = None, whole: bool = True) -> AppTest:
+    """Upload ``data`` to the Noise lab; ``whole``: untick "cut a square around the face" first (the photo's own size)."""
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
     at.switch_page("views/noise_lab.py")
     at.query_params.update({"src": "upload", **(query or {})})
     at.run()
+    if whole:
+        at.checkbox(key="lab_crop").uncheck().run()
     at.file_uploader(key="lab_upload").set_value((name, data, "image/png")).run()
     assert not at.exception, [e.value for e in at.exception]
     return at
@@ -301,4 +304,4 @@ def test_noise_controls_keep_their_values_while_waiting_for_a_photo(lab_env):
                                                   "image/png")).run()
     assert not at.exception
     assert at.select_slider(key="lab_strength_gaussian").value == 0.2
-    assert any(c.value.startswith("me.png (32×32 pixels): Gaussian, σ = 0.2, seed 0") for c in at.caption)
+    assert any(c.value.startswith("me.png (a 32×32 square): Gaussian, σ = 0.2, seed 0") for c in at.caption)

@@ -30,6 +30,11 @@ st.session_state.setdefault("bt_session", uuid.uuid4().hex)  # random per browse
 per_image = common.per_image_or_stop()
 
 
+def plural(n: int, word: str) -> str:
+    """E.g. "1 vote", "3 votes"."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def store_problem() -> str | None:
     """Why votes cannot be stored right now (one plain line), or None."""
     try:
@@ -127,7 +132,7 @@ def show_question(question: votes.Question, bank, problem: str | None) -> None:
                       use_container_width=True)
     cast = st.session_state.get("bt_cast", 0)
     if cast:
-        st.caption(f"Thank you: {cast} vote{'s' if cast != 1 else ''} from you counted in this session.")
+        st.caption(f"Thank you: {plural(cast, 'vote')} from you counted in this session.")
 
 
 def show_results(known, read_error: str | None) -> None:
@@ -154,7 +159,8 @@ def show_results(known, read_error: str | None) -> None:
     else:
         show_strengths(fit, part)
     if not known.empty:
-        st.caption(f"{len(known)} votes in all, from {known['session_id'].nunique()} browser sessions.")
+        sessions = known["session_id"].nunique()
+        st.caption(f"{plural(len(known), 'vote')} in all, from {plural(sessions, 'browser session')}.")
         common.csv_download(known, "blind-test-votes.csv", "bt_csv", "Download every vote (CSV)")
 
 

@@ -4,7 +4,15 @@ import streamlit as st
 
 from dashboard import common
 from dashboard.images import HEATMAP_MAX, error_map, heatmap, heatmap_legend, png_bytes
-from denoising.catalogue import HIGHER_IS_BETTER, METRIC_SHORT, METRICS, noise_label, test_set_title
+from denoising.catalogue import (
+    HIGHER_IS_BETTER,
+    METRIC_SHORT,
+    METRICS,
+    SCORE_COLUMN_FORMAT,
+    format_score,
+    noise_label,
+    test_set_title,
+)
 
 st.title("Browse the test faces")
 data = common.tables_or_stop()
@@ -55,11 +63,20 @@ shown.index.name = "Face"
 bank, how = common.face_bank(test_set)
 left, right = st.columns([3, 2])
 with left:
+    # more method columns than fit beside the gallery: say that the rest are to the right
+    sideways = (f" {len(shown.columns) - 1} methods: scroll the table sideways for the columns on the right →"
+                if len(shown.columns) > 4 else "")
     st.caption(f"{METRIC_SHORT[metric]} of every method on every face; click a column name to sort, a row to open "
-               "the face.")
+               f"the face.{sideways}")
     event = st.dataframe(shown, key="br_table", on_select="rerun", selection_mode="single-row",
                          height=min(380, 35 * (len(shown) + 1) + 3),
-                         column_config={c: st.column_config.NumberColumn(format="%.4f") for c in shown.columns})
+                         column_config={c: st.column_config.NumberColumn(format=SCORE_COLUMN_FORMAT[metric])
+                                        for c in shown.columns})
+    faces = part.groupby("method", sort=False)["image_id"].nunique()
+    few = {m: int(n) for m, n in faces.items() if n < faces.max()}
+    if few:  # their columns are empty on the other faces
+        st.caption(f"Scored on fewer than the {int(faces.max())} faces (empty cells elsewhere): "
+                   + "; ".join(f"{names.get(m, m)} on {n}" for m, n in few.items()) + ".")
     common.csv_download(part, f"per-image-{test_set}-{noise}.csv", "br_csv", "Download these per-face scores (CSV)")
 with right:
     first = [i for i in wide.index[:12]]
@@ -83,7 +100,12 @@ st.subheader(f"Face {face}")
 if bank is None:
     st.info(how)
 else:
-    rows = common.picture_rows(bank, test_set, [face], noise, methods)
+    # only the methods with a score for this face: a picture without its score would look scored
+    scored = set(part.loc[part["image_id"] == face, "method"])
+    rows = common.picture_rows(bank, test_set, [face], noise, [m for m in methods if m in scored])
+    unscored = [names.get(m, m) for m in methods if m not in scored]
+    if unscored:
+        st.caption(f"Not shown: {', '.join(unscored)}, not scored on this face (run on a subset of the faces only).")
     if rows:
         cells = rows[0][1]
         common.show_faces([c[1] for c in cells], [c[0] for c in cells])
@@ -96,4 +118,6 @@ else:
         st.warning("This face is not among the prepared faces.")
 scores = part[part["image_id"] == face][["method", *METRICS]].copy()
 scores["method"] = scores["method"].map(lambda m: names.get(m, m))
-st.dataframe(scores.rename(columns={"method": "Method", **{m: METRIC_SHORT[m] for m in METRICS}}), hide_index=True)
+for m in METRICS:  # the catalogue's precision, every row on screen (a static table, no inner scrolling)
+    scores[m] = scores[m].map(lambda v, m=m: format_score(m, v))
+st.table(scores.rename(columns={"method": "Method", **{m: METRIC_SHORT[m] for m in METRICS}}).set_index("Method"))

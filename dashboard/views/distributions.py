@@ -32,8 +32,14 @@ methods = list(dict.fromkeys(part["method"]))
 common.init_param("methods", "dist_methods", methods, cast=lambda v: [m for m in v.split(",") if m in methods],
                   valid=lambda v: isinstance(v, list) and all(m in methods for m in v))
 chosen = st.multiselect("Methods", methods, key="dist_methods", format_func=lambda m: names.get(m, m))
-fig = distribution(part[part["method"].isin(chosen)], metric, names, kind)
-common.chart(fig, f"distribution-{test_set}-{noise}-{metric}.html", "dist_fig")
+faces = part.groupby("method", sort=False)["image_id"].nunique()
+fig = distribution(part[part["method"].isin(chosen)], metric, names, kind, most=int(faces.max()) if len(faces) else 0)
+few = {m: int(n) for m, n in faces.items() if m in chosen and n < faces.max()}
+if few:  # the legend says "n = 100" too; here is why
+    st.caption("Scored on fewer faces than the others (" + str(int(faces.max())) + "): " + "; ".join(
+        f"{names.get(m, m)} on {n}" for m, n in few.items()) + ". Its spread is over those faces only.")
+common.chart(fig, f"distribution-{test_set}-{noise}-{metric}.html", "dist_fig",
+             title=f"{METRIC_SHORT[metric]} per face · {noise_label(noise)} · {test_set_title(test_set)}")
 common.csv_download(part, f"per-image-{test_set}-{noise}.csv", "dist_csv")
 
 st.subheader("Two methods on the same faces")

@@ -3,8 +3,8 @@
 import streamlit as st
 
 from dashboard import common
-from dashboard.tables import best_method, findings, headline_table, marked_table
-from denoising.catalogue import HIGHER_IS_BETTER, METRIC_SHORT, METRICS, noise_label, test_set_title
+from dashboard.tables import best_method, findings, headline_caption, headline_counts, headline_table, marked_table
+from denoising.catalogue import METRIC_SHORT, METRICS, noise_label, test_set_title
 
 st.title("What removes noise from small face photos best?")
 st.write("Each method got the same noisy test faces and was scored against the original photos. "
@@ -28,22 +28,22 @@ common.publish(set=test_set, metric=metric)
 table = headline_table(data.summary, test_set, metric)
 best = {noise: best_method(row, metric) for noise, row in table.iterrows()}
 st.subheader(f"Mean {METRIC_SHORT[metric]} per method and kind of noise")
-st.table(marked_table(table, best, names, noise_label, metric))  # static: on screen at once
-st.caption("Highlighted: the best method for each kind of noise. "
-           + "; ".join(f"{noise_label(n)}: {names.get(m, m)}" for n, m in best.items() if m) + ".")
+counts = headline_counts(data.summary, test_set)
+st.table(marked_table(table, best, names, noise_label, metric, counts))  # static: on screen at once
+st.caption(headline_caption(table, metric, names, noise_label, counts))
 common.csv_download(data.summary[data.summary["test_set"] == test_set], f"summary-{test_set}.csv", "find_csv",
                     "Download all summary numbers (CSV)")
 
 st.subheader("In plain words")
-sentences = findings(data.summary, test_set, names)
+sentences = findings(data.summary, test_set, names, metric)  # they follow the chosen score, as the table does
 for sentence in sentences:
     st.markdown(f"- {sentence}")
 
-from dashboard.charts import grouped_bars  # noqa: E402  (plotly loads after the table is on screen)
+from dashboard.charts import chart_title, grouped_bars  # noqa: E402  (plotly loads after the table is on screen)
 
 st.subheader("Mean score per kind of noise (bars show 95% confidence intervals)")
 fig = grouped_bars(data.summary, test_set, metric, names)
-common.chart(fig, f"chart-{metric}-{test_set}.html", "find_bars")
+common.chart(fig, f"chart-{metric}-{test_set}.html", "find_bars", title=chart_title(metric, test_set))
 
 st.subheader("Example faces")
 bank, how = common.face_bank(test_set)

@@ -9,11 +9,33 @@ import streamlit as st
 from dashboard import common
 from dashboard.tables import training_notice
 from denoising.catalogue import METRIC_SHORT, METRICS, NOISE_KINDS, STRENGTHS, noise_label
-from denoising.faces import PHOTO_MAX_PIXELS, PHOTO_MAX_SIDE, PHOTO_MIN_SIDE
+from denoising.faces import PHOTO_MAX_COSTLY_PIXELS, PHOTO_MAX_PIXELS, PHOTO_MAX_SIDE, PHOTO_MIN_SIDE, crop_to_face
 
 st.title("Noise lab")
 st.write("Pick a face (or upload your own photo), choose a kind of noise and how strong it is: every method "
          "cleans it at once and is scored against the original.")
+
+#: Why a grey photo gets coloured noise: the test faces' noise is drawn per colour value, grey LFW faces included.
+GREY_NOTE = ("This photo is grey. The noise is still drawn for each colour value separately, as it was for the grey "
+             "LFW test faces and for the training faces, so grain and specks look coloured; that is the noise "
+             "every method here was scored on.")
+
+
+def face_square(pixels: np.ndarray) -> tuple[np.ndarray, str]:
+    """The square around the photo's face (the centred square without one) and a line saying which it is."""
+    digest = hashlib.sha256(pixels.tobytes()).hexdigest()
+    cached = st.session_state.get("lab_crop_cache")
+    if not cached or cached[0] != digest:  # the detector takes ~0.1 s: once per photo, not on every slider move
+        cached = (digest, crop_to_face(pixels))
+        st.session_state["lab_crop_cache"] = cached
+    found = cached[1]
+    side = found.square[2]
+    if found.face is None:
+        return found.pixels, (f"No face was found, so the centred {side}×{side} square is used; untick the box to "
+                              "use the whole photo.")
+    return found.pixels, (f"Cut to the {side}×{side} square around the face found, framed like the test faces "
+                          "(eyes on the middle line).")
+
 
 sources = {"test": "A test face", "upload": "My own photo"}
 common.init_param("src", "lab_src", "test", valid=lambda v: v in sources)
@@ -28,19 +50,28 @@ if source == "test":
 else:
     common.publish(src=source)
     upload = st.file_uploader(
-        "Your photo (any common image file). It is cleaned at its own size and shape; a photo larger than "
-        f"{PHOTO_MAX_SIDE} pixels on its longer side is shrunk to {PHOTO_MAX_SIDE}.", key="lab_upload",
-        help=f"PNG, JPEG, WebP, GIF, BMP or TIFF, of at most {PHOTO_MAX_PIXELS // 1_000_000} megapixels and at least "
-             f"{PHOTO_MIN_SIDE} pixels on each side. Grey photos become colour ones with three equal channels, "
-             "transparent areas become white, and a phone photo is turned upright.")
+        "Your photo (any common image file). It is cut to a square around the face, framed like the test faces, "
+        f"and cleaned at that size; a photo larger than {PHOTO_MAX_SIDE} pixels on its longer side is first shrunk "
+        f"to {PHOTO_MAX_SIDE}.", key="lab_upload",
+        help=f"PNG, JPEG, WebP, GIF, BMP or TIFF, at least {PHOTO_MIN_SIDE} pixels on each side and at most "
+             f"{PHOTO_MAX_PIXELS // 1_000_000} megapixels ({PHOTO_MAX_COSTLY_PIXELS // 1_000_000} for a picture with "
+             "transparency or more than 8 bits per colour, which take more memory to read). Grey photos get "
+             "three equal channels, transparent areas become white, and a phone photo is turned upright.")
+    crop = st.checkbox("Cut a square around the face (as the test faces are framed)", value=True, key="lab_crop")
     if upload is not None:
         photo, message = common.upload_to_face(upload.getvalue())
         if photo is None:
             st.error(message)
         else:
-            clean, scale = photo.pixels, common.photo_scale(photo.pixels)
-            face_label = f"{upload.name} ({photo.size[0]}×{photo.size[1]} pixels)"
-            st.caption(common.photo_note(photo))
+            clean, face_label = photo.pixels, f"{upload.name} ({photo.size[0]}×{photo.size[1]} pixels)"
+            notes = [common.photo_note(photo)]
+            if crop:
+                clean, note = face_square(photo.pixels)
+                face_label, notes = f"{upload.name} (a {clean.shape[1]}×{clean.shape[0]} square)", notes + [note]
+            if common.is_grey(clean):
+                notes.append(GREY_NOTE)
+            scale = common.photo_scale(clean)
+            st.caption(" ".join(notes))
 
 c1, c2, c3 = st.columns(3)
 common.init_param("kind", "lab_kind", "gaussian", valid=lambda v: v in NOISE_KINDS)
@@ -48,7 +79,11 @@ kind = c1.selectbox("Kind of noise", NOISE_KINDS, key="lab_kind", format_func=no
 # every position is exact (the post's Gaussian σ = √0.1 included), so the default is the preset itself
 choices, default = common.strength_choices(kind)
 skey = f"lab_strength_{kind}"
-common.init_param("strength", skey, default, cast=float, valid=lambda v: v in choices)
+# the URL's strength belongs to the URL's kind: another kind's value (Gaussian σ 0.1 read as speckle σ 0.1) would
+# pass as a valid position, so a kind reached by switching opens at its own preset
+url_kind = st.query_params.get("kind", "gaussian")
+common.init_param("strength", skey, default, cast=float,
+                  valid=lambda v: v in choices and (url_kind == kind or v == default))
 strength = c2.select_slider(STRENGTHS[kind].label, choices, key=skey, format_func=common.format_strength,
                             help=STRENGTHS[kind].help)
 common.init_param("seed", "lab_seed", 0, cast=int, valid=lambda v: 0 <= v <= 2**31)

@@ -1,13 +1,12 @@
 """Training: loss and validation curves and a model card for every trained model."""
 
-import json
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
 from dashboard import common
-from dashboard.tables import history_frame
+from dashboard.tables import history_frame, loss_text, network_text
 from denoising.catalogue import noise_label
 
 st.title("How the neural networks were trained")
@@ -57,7 +56,8 @@ def facts(card: dict, history: pd.DataFrame) -> dict[str, str]:
     data, versions = card.get("data", {}), card.get("versions", {})
     minutes = card.get("wall_time_s")
     out = {
-        "Network": f"{card.get('model_class', '?')} {json.dumps(card.get('model_kwargs', {}))}",
+        "Network": network_text(card),
+        "Training loss": loss_text(card) or "?",
         "Trainable parameters": f"{card['parameters']:,}" if isinstance(card.get("parameters"), int) else "?",
         "Cleans": card.get("noise_label", card.get("noise_kind", "?")),
         "Trained on": f"{card.get('device_name', card.get('device', '?'))}",
@@ -108,10 +108,13 @@ if history.empty:
 else:
     from dashboard.charts import training_curves
 
-    st.caption("Loss = the error the network was trained to shrink; validation = scores on faces it never trained "
-               "on, with fresh noise. The star marks the epoch whose weights were kept; the dashed line is the "
-               "untouched noisy input.")
-    common.chart(training_curves(history, card.get("val_noisy_input"), card.get("best_epoch")), f"training-{stem}.html", "tr_curves")
+    loss = loss_text(card)
+    st.caption("Loss = the error the network was trained to shrink" + (f", here {loss}" if loss else "")
+               + "; validation = scores on faces it never trained on, with fresh noise. The star marks the epoch "
+               "whose weights were kept; the dashed line is the untouched noisy input.")
+    common.chart(training_curves(history, card.get("val_noisy_input"), card.get("best_epoch"),
+                                 loss_text(card, short=True)), f"training-{stem}.html", "tr_curves",
+                 title=f"Training of {model_label(stem)}")
     if any(c.startswith("val_psnr_by_strength ") for c in history.columns):
         from dashboard.charts import strength_history
 
@@ -136,7 +139,8 @@ for p_stem, c in loaded.items():
                      "Minutes": round(c["wall_time_s"] / 60, 1) if isinstance(c.get("wall_time_s"), (int, float))
                      else None, "Device": c.get("device")})
 overview = pd.DataFrame(overview)
-st.dataframe(overview, hide_index=True, column_config={
+# tall enough for every model: no inner scrolling hides the last rows
+st.dataframe(overview, hide_index=True, height=35 * (len(overview) + 1) + 3, column_config={
     "Validation MAE": st.column_config.NumberColumn(format="%.4f"),
     "Validation PSNR (dB)": st.column_config.NumberColumn(format="%.2f")})
 common.csv_download(overview, "models.csv", "tr_all_csv")
