@@ -403,9 +403,13 @@ def _decode_photo(fp, max_side: int, name: str) -> Photo:
         # JPEG only (no-op elsewhere): decode at 1/2, 1/4 or 1/8 scale, keeping >= twice the final size
         img.draft("RGB", (2 * fitted[0], 2 * fitted[1]))
         img.load()
-        swapped = img.getexif().get(0x0112) in _SWAPPING_ORIENTATIONS
+        try:
+            swapped = img.getexif().get(0x0112) in _SWAPPING_ORIENTATIONS
+            turned = ImageOps.exif_transpose(img)
+        except Exception:  # noqa: BLE001 - unreadable EXIF (junk bytes): the pixels are fine, left as they are
+            swapped, turned = False, img
         original = (height, width) if swapped else (width, height)
-        upright = _to_rgb(ImageOps.exif_transpose(img))
+        upright = _to_rgb(turned)
     target = _fitted_size(*original, max_side)
     if upright.size != target:
         # bicubic widens its kernel by the reduction factor when shrinking: antialiased, as for the faces

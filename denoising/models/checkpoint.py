@@ -58,7 +58,7 @@ STATE_FILE = "state.safetensors"
 
 __all__ = ["ARCH_MODEL", "CheckpointError", "CheckpointLocked", "checkpoint_stem", "build_model", "save", "load",
            "validate_card", "check_model_fields", "KWARG_RULES",
-           "save_state", "load_state", "writer_lock", "FORMAT_VERSION"]
+           "save_state", "load_state", "writer_lock", "FORMAT_VERSION", "check_tensor_file"]
 
 
 class CheckpointError(ValueError):
@@ -225,17 +225,97 @@ def read_json(path: str | Path) -> dict:
     return obj
 
 
+#: Largest safetensors header read (bytes of JSON); a model's is about 4 KB, a resume state's a few hundred KB.
+MAX_HEADER_BYTES = 16 * 1024 * 1024
+#: Largest tensor data a weights or state file may hold (bytes); the shipped networks are under 2 MB each.
+MAX_TENSOR_BYTES = 2 * 1024 ** 3
+#: Bytes per element of each safetensors dtype this code may meet.
+_ITEM_BYTES = {"BOOL": 1, "U8": 1, "I8": 1, "I16": 2, "U16": 2, "F16": 2, "BF16": 2, "I32": 4, "U32": 4,
+               "F32": 4, "I64": 8, "U64": 8, "F64": 8}
+
+
+def _entry_problem(key: str, entry: Any) -> str | None:
+    """Why one tensor entry of a safetensors header is malformed (None when it is well formed)."""
+    if not isinstance(entry, dict) or entry.get("dtype") not in _ITEM_BYTES:
+        return f"tensor {key[:60]!r} has no known dtype"
+    shape, offsets = entry.get("shape"), entry.get("data_offsets")
+    if not (isinstance(shape, list) and len(shape) <= 8 and all(type(d) is int and 0 <= d <= 2**31 for d in shape)):
+        return f"tensor {key[:60]!r} has a malformed shape"
+    if not (isinstance(offsets, list) and len(offsets) == 2 and all(type(o) is int and o >= 0 for o in offsets)):
+        return f"tensor {key[:60]!r} has malformed data offsets"
+    length = _ITEM_BYTES[entry["dtype"]]
+    for d in shape:
+        length *= d
+    if offsets[1] - offsets[0] != length:
+        return f"tensor {key[:60]!r} of shape {tuple(shape)} does not match its {offsets[1] - offsets[0]} bytes"
+    return None
+
+
+def check_tensor_file(path: str | Path) -> None:
+    """Check a safetensors file from its header alone, before its tensors are read into memory.
+
+    The 8-byte header length must fit the file and :data:`MAX_HEADER_BYTES`; the header must be a JSON
+    object of well-formed entries (known dtype, shape, offsets of exactly shape x item size bytes),
+    laid end to end and ending exactly where the file ends (a file cut short or padded is refused),
+    holding at most :data:`MAX_TENSOR_BYTES`.
+
+    Raises
+    ------
+    CheckpointError
+        One line naming the file and what is wrong.
+    """
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as handle:
+            head = handle.read(8)
+            length = int.from_bytes(head, "little") if len(head) == 8 else -1
+            if length < 0 or length > min(MAX_HEADER_BYTES, size - 8):
+                raise CheckpointError(f"{path} is truncated or corrupt: its header length does not fit the "
+                                      f"{size:,}-byte file")
+            header = json.loads(handle.read(length).decode("utf-8"))
+    except CheckpointError:
+        raise
+    except OSError as exc:
+        raise CheckpointError(f"{path} could not be read ({exc.strerror or type(exc).__name__})") from None
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise CheckpointError(f"{path} is truncated or corrupt: its header is not JSON") from None
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{path} is corrupt: its header is not a JSON object")
+    entries = {k: v for k, v in header.items() if k != "__metadata__"}
+    problem = next((p for k, v in entries.items() if (p := _entry_problem(k, v))), None)
+    if problem:
+        raise CheckpointError(f"{path} is corrupt: {problem}")
+    spans = sorted(tuple(v["data_offsets"]) for v in entries.values())
+    end = 0
+    for begin, stop in spans:
+        if begin != end:
+            raise CheckpointError(f"{path} is corrupt: its tensors overlap or leave gaps")
+        end = stop
+    if end > MAX_TENSOR_BYTES:
+        raise CheckpointError(f"{path} holds {end:,} bytes of tensors, more than the {MAX_TENSOR_BYTES:,} allowed")
+    if 8 + length + end != size:
+        raise CheckpointError(f"{path} is truncated or corrupt: its header describes {8 + length + end:,} bytes, "
+                              f"the file has {size:,}")
+
+
 def read_tensors(path: str | Path) -> dict[str, torch.Tensor]:
-    """Read a safetensors file, raising :class:`CheckpointError` when missing, truncated or corrupt."""
+    """Read a safetensors file, raising :class:`CheckpointError` when missing, truncated or corrupt.
+
+    The header is checked first (:func:`check_tensor_file`), so a malformed file is refused before any
+    tensor memory is allocated.
+    """
     from safetensors.torch import load_file
 
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"missing checkpoint file {path}")
+    check_tensor_file(path)
     try:
         return load_file(str(path), device="cpu")
     except Exception as exc:  # safetensors raises its own error types for every malformation
-        raise CheckpointError(f"{path} is truncated or corrupt, not a readable safetensors file ({exc})") from exc
+        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
+        raise CheckpointError(f"{path} is truncated or corrupt, not a readable safetensors file ({detail})") from exc
 
 
 def _sha256(path: Path) -> str:
@@ -343,6 +423,17 @@ def _mismatch(expected: dict[str, torch.Size], tensors: dict[str, torch.Tensor],
     return f"weights in {what} do not match the architecture: " + ", ".join(parts)
 
 
+def _dtype_problem(expected: dict[str, torch.Tensor], tensors: dict[str, torch.Tensor], weights_dtype: torch.dtype,
+                   what: str) -> str | None:
+    """Why the stored dtypes differ from the card's (floating tensors) or the model's (integer buffers)."""
+    for key, value in expected.items():
+        wanted = weights_dtype if value.dtype.is_floating_point else value.dtype
+        if tensors[key].dtype != wanted:
+            return (f"weights in {what} are stored as the wrong type: {key} is {str(tensors[key].dtype)[6:]}, "
+                    f"the card says {str(wanted)[6:]}")
+    return None
+
+
 def load_state_dict_strict(model: nn.Module, tensors: dict[str, torch.Tensor], what: str) -> None:
     """Load ``tensors`` into ``model`` after checking names and shapes; explain any mismatch."""
     expected = model.state_dict()
@@ -398,7 +489,8 @@ def load(source: str | Path | tuple, arch: str | None = None, device: str | torc
     what = f"{weights_path} ({meta['model_class']} {meta['model_kwargs']})"
     # shapes only (no memory): a card that does not describe these weights is refused before a real build
     shapes = build_model(meta["model_class"], meta["model_kwargs"], device="meta").state_dict()
-    problem = _mismatch({k: v.shape for k, v in shapes.items()}, tensors, what)
+    problem = _mismatch({k: v.shape for k, v in shapes.items()}, tensors, what) \
+        or _dtype_problem(shapes, tensors, DTYPES[meta["weights_dtype"]], what)
     if problem:
         raise CheckpointError(problem)
     model = build_model(meta["model_class"], meta["model_kwargs"])
