@@ -179,6 +179,9 @@ def test_streamlit_config_is_the_safe_shared_default():
     assert config["client"]["showErrorDetails"] == "none"  # no tracebacks or server paths for visitors
     assert 1 <= config["server"]["maxUploadSize"] <= 10  # MB: a face photo, not a 200 MB upload
     assert "address" not in config["server"]  # Streamlit's default unless the owner passes --server.address
+    assert config["client"]["toolbarMode"] == "viewer"  # no Deploy button or developer menu for link recipients
+    assert config["browser"]["gatherUsageStats"] is False  # no usage statistics sent from a shared server
+    assert config["server"]["headless"] is True  # a server opens no browser window
 
 
 def test_a_configured_folder_without_the_faces_is_named_not_shown(env, monkeypatch, tmp_path):
