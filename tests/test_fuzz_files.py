@@ -297,3 +297,27 @@ def test_evaluate_reports_a_cut_weights_file_in_one_line(saved, tmp_path, capsys
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and weights.name in err[0] and "truncated or corrupt" in err[0], err
     assert not (tmp_path / "tables" / "summary.csv").exists()
+
+
+def test_training_page_skips_a_model_whose_weights_are_cut_short(tmp_path, monkeypatch):
+    from dashboard_fixtures import make_checkpoint
+    from streamlit.testing.v1 import AppTest
+
+    folder = make_checkpoint(tmp_path / "ckpt")
+    good = folder / "autoencoder-gaussian"
+    for suffix in (".json", ".safetensors"):
+        (folder / f"autoencoder-poisson{suffix}").write_bytes(good.with_suffix(suffix).read_bytes())
+    cut = folder / "autoencoder-poisson.safetensors"
+    cut.write_bytes(cut.read_bytes()[:-100])
+    monkeypatch.setenv("DENOISING_TABLES_DIR", str(tmp_path / "no_tables"))
+    monkeypatch.setenv("DENOISING_CHECKPOINT_DIR", str(folder))
+    monkeypatch.setenv("DENOISING_DASHBOARD_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("DENOISING_CELEBA_DIR", raising=False)
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py"), default_timeout=60)
+    at.run()
+    at.switch_page("views/training.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    warnings = [w.value for w in at.warning if "unusable" in w.value]
+    assert len(warnings) == 1 and "autoencoder-poisson.safetensors is truncated or corrupt" in warnings[0], warnings
+    assert str(folder) not in warnings[0]
+    assert len(at.selectbox(key="tr_model").options) == 1

@@ -21,12 +21,15 @@ STOPPED = {"early_stopping": "validation error stopped improving", "max_epochs":
 
 
 @st.cache_data(show_spinner=False)
-def read_card(path: str, stamp: int) -> tuple[dict | None, str | None]:
-    """(card, None), or (None, why) for a card that is empty, not UTF-8, not a JSON object or has wrong fields."""
-    from denoising.models.checkpoint import CheckpointError, read_json, validate_card
+def read_card(path: str, stamp: tuple) -> tuple[dict | None, str | None]:
+    """(card, None), or (None, why) for a card that is empty, not UTF-8, not a JSON object or has wrong fields,
+    or whose weights file is cut short or malformed (its header is checked, its tensors are not read)."""
+    from denoising.models.checkpoint import CheckpointError, check_tensor_file, read_json, validate_card
 
     try:
-        return validate_card(read_json(path), Path(path).name), None
+        card = validate_card(read_json(path), Path(path).name)
+        check_tensor_file(Path(path).with_suffix(".safetensors"))
+        return card, None
     except CheckpointError as exc:
         return None, str(exc).replace(str(Path(path).parent) + "/", "")
 
@@ -36,7 +39,7 @@ def readable_cards(paths: list) -> dict:
     good = {}
     for p in paths:
         try:
-            card, problem = read_card(str(p), p.stat().st_mtime_ns)
+            card, problem = read_card(str(p), (p.stat().st_mtime_ns, p.with_suffix(".safetensors").stat().st_mtime_ns))
         except OSError as exc:
             card, problem = None, f"{p.name} cannot be read ({exc.strerror or type(exc).__name__})"
         if card is None:
