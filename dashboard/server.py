@@ -28,6 +28,7 @@ PAGES = {
     "noise_strength": ("chart", "image"),
     "distributions": ("chart",),
     "training": ("chart",),
+    "blind_test": ("image",),
     "method": ("image",),
 }
 # the Noise lab shows its faces inline (one HTML row of data-URI PNGs), the other pages as st.image

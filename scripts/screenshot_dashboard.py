@@ -56,7 +56,9 @@ def main() -> None:
     except ImportError:
         sys.exit("error: playwright is not installed (pip install -r requirements.txt)")
     args.out.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, DENOISING_DASHBOARD_CACHE=tempfile.mkdtemp(prefix="dashboard-shots-"))
+    # the Blind test page is shot with an empty vote database of its own: no votes in any picture
+    env = dict(os.environ, DENOISING_DASHBOARD_CACHE=tempfile.mkdtemp(prefix="dashboard-shots-"),
+               DENOISING_VOTES_DIR=tempfile.mkdtemp(prefix="dashboard-votes-"))
     for name in ("DENOISING_CELEBA_DIR", "DENOISING_CELEBA_DIRS"):  # LFW faces only: no CelebA pixels in the pictures
         env.pop(name, None)
     port = live.free_port()
