@@ -290,18 +290,83 @@ def _strength_layout(fig: go.Figure, sweep: pd.DataFrame, kind: str, metric: str
 #: Smallest margins (px) of a downloaded chart: the page's charts use tight margins that a stand-alone
 #: file does not grow on its own, so tick labels and axis titles fell outside it.
 DOWNLOAD_MARGIN = {"l": 70, "r": 20, "t": 40, "b": 60}
+#: Top margin (px) when the file's chart carries a title of its own (two lines fit).
+TITLED_TOP = 80
+#: Size (px) of an exported PNG or SVG chart: fits a laptop screen and, scaled, an A4 page.
+EXPORT_SIZE = (960, 540)
+#: Seconds an export may take before it counts as failed (Chromium starts in 2-3 s on 2 cores).
+EXPORT_TIMEOUT_S = 90
 
 
-def with_room_for_labels(fig: go.Figure) -> go.Figure:
-    """A copy of ``fig`` for a file (a chart download, the report): margins of at least :data:`DOWNLOAD_MARGIN`."""
+def with_room_for_labels(fig: go.Figure, title: str | None = None) -> go.Figure:
+    """A copy of ``fig`` for a file (a chart download, the report): margins of at least :data:`DOWNLOAD_MARGIN`.
+
+    Parameters
+    ----------
+    fig : the page's figure; it keeps its own layout.
+    title : what the file's chart shows (test set, noise, metric): a file read on its own has no page
+        heading around it, so it carries one. ``None`` keeps the figure's own title.
+    """
     fig = go.Figure(fig)  # a copy: the page's chart keeps its own layout
     margin = fig.layout.margin
-    fig.update_layout(margin={side: max(getattr(margin, side) or 0, least) for side, least in DOWNLOAD_MARGIN.items()})
+    least = dict(DOWNLOAD_MARGIN, t=TITLED_TOP) if title else DOWNLOAD_MARGIN
+    fig.update_layout(margin={side: max(getattr(margin, side) or 0, low) for side, low in least.items()})
+    if title:
+        fig.update_layout(title=dict(text=title, x=0.5, xanchor="center", y=0.98, yanchor="top",
+                                     font=dict(size=15)))
     fig.update_xaxes(automargin=True)
     fig.update_yaxes(automargin=True)
     return fig
 
 
-def figure_html(fig: go.Figure) -> str:
+def figure_html(fig: go.Figure, title: str | None = None) -> str:
     """A stand-alone HTML file for one chart (plotly.js inlined, so it opens offline), nothing clipped."""
-    return with_room_for_labels(fig).to_html(include_plotlyjs=True, full_html=True)
+    return with_room_for_labels(fig, title).to_html(include_plotlyjs=True, full_html=True)
+
+
+def export_available() -> bool:
+    """Whether :func:`static_images` can run here: kaleido installed and a Chromium found (nothing is started)."""
+    try:
+        import kaleido  # noqa: F401
+        from choreographer.browsers.chromium import Chromium
+
+        return Chromium.find_browser(skip_local=False) is not None
+    except Exception:  # noqa: BLE001 - an exporter that cannot even be looked for is not available
+        return False
+
+
+def static_images(figs: list[go.Figure], fmt: str = "svg", size: tuple[int, int] = EXPORT_SIZE) -> list[bytes] | None:
+    """The figures as SVG or PNG files, drawn by plotly.js in a headless Chromium (kaleido); None when that fails.
+
+    Offline: plotly.js comes from the plotly package and MathJax (fetched from the web by default) is
+    switched off. One browser serves all figures. Kaleido finds Debian's ``chromium`` on the PATH, or
+    the one ``BROWSER_PATH`` names. Any failure (no kaleido, no browser, a timeout) gives None, so a
+    caller can fall back to HTML: an export never ends in a traceback.
+    """
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    try:
+        import kaleido
+    except ImportError:
+        return None
+    width, height = size
+
+    async def draw() -> list[bytes]:
+        async with kaleido.Kaleido(n=1, mathjax=False, timeout=EXPORT_TIMEOUT_S) as browser:
+            # PNG at twice the pixels: crisp on a high-density screen or a slide
+            opts = dict(format=fmt, width=width, height=height, scale=2 if fmt == "png" else 1)
+            return [await browser.calc_fig(fig.to_dict(), opts=opts) for fig in figs]
+
+    # a thread of its own: asyncio.run cannot start inside a running event loop (a notebook, a server)
+    with ThreadPoolExecutor(1) as pool:
+        try:
+            return pool.submit(asyncio.run, draw()).result()  # kaleido times out each figure itself
+        except Exception:  # noqa: BLE001 - any exporter failure means "offer HTML only", never a traceback
+            return None
+
+
+def figure_png(fig: go.Figure, title: str | None = None) -> bytes | None:
+    """One chart as a PNG file (same margins and title as :func:`figure_html`), or None when export fails."""
+    images = static_images([with_room_for_labels(fig, title)], "png")
+    return images[0] if images else None

@@ -450,13 +450,43 @@ def csv_download(frame, file_name: str, key: str, label: str = "Download this ta
                        key=key, on_click="ignore")
 
 
-def chart(fig, file_name: str, key: str) -> None:
-    """A plotly chart with a download button for a stand-alone HTML copy (opens offline)."""
+def chart(fig, file_name: str, key: str, title: str | None = None) -> None:
+    """A plotly chart with downloads that read on their own: stand-alone HTML (opens offline) and PNG.
+
+    ``title`` names what the chart shows (test set, noise, score): the page's headings are not in the
+    file. The PNG is drawn only when asked for, by kaleido in Debian's Chromium; where that cannot run
+    the PNG button is left out with a caption, never a traceback.
+    """
     from dashboard.charts import figure_html
 
     st.plotly_chart(fig, key=f"{key}_chart")
-    st.download_button("Download this chart (HTML, opens offline)", data=lambda: figure_html(fig),
-                       file_name=file_name, mime="text/html", key=f"{key}_dl", on_click="ignore")
+    left, right = st.columns(2)
+    left.download_button("Download this chart (HTML, opens offline)", data=lambda: figure_html(fig, title),
+                         file_name=file_name, mime="text/html", key=f"{key}_dl", on_click="ignore")
+    if png_export_works():
+        right.download_button("Download this chart (PNG)", data=lambda: _chart_png(fig, title),
+                              file_name=file_name.removesuffix(".html") + ".png", mime="image/png",
+                              key=f"{key}_png", on_click="ignore")
+    else:
+        right.caption("PNG download unavailable on this server (it needs kaleido and Chromium); the HTML file "
+                      "opens offline and can be saved as an image from the browser.")
+
+
+@st.cache_resource(show_spinner=False)
+def png_export_works() -> bool:
+    """Whether charts can be drawn as PNG here (kaleido installed, a Chromium found), looked up once per server."""
+    from dashboard.charts import export_available
+
+    return export_available()
+
+
+def _chart_png(fig, title: str | None) -> bytes:
+    """The chart as PNG; if the export fails after all, a PNG that says so instead of a traceback."""
+    from dashboard.charts import figure_png
+    from dashboard.images import message_png
+
+    return figure_png(fig, title) or message_png("This chart could not be drawn as PNG here; "
+                                                 "use the HTML download instead.")
 
 
 def sidebar() -> None:

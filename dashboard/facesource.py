@@ -121,3 +121,28 @@ def celeba_bank(folder: Path, ids: list[str], size: int, cache_root: Path) -> Fa
 def noisy_from_seed(clean: np.ndarray, spec, seed: int) -> np.ndarray:
     """One face's noisy version from its stored per-image seed (as ``noisy_copies`` draws it)."""
     return np.asarray(spec.apply(clean[None], np.random.default_rng(int(seed))), np.float32)[0]
+
+
+def meta_face_size(meta: dict) -> int:
+    """Face size (pixels) the tables were scored at, from their meta.json; 28 (the post's) when not recorded."""
+    for key in ("size", "image_size", "face_size"):
+        if isinstance(meta.get(key), int):
+            return int(meta[key])
+    return 28
+
+
+def scored_case(per_image, bank: FaceBank | None, test_set: str, image_id: str, noise: str):
+    """(clean, noisy, noise spec) for one face, the noisy input rebuilt from its stored seed exactly as it was scored.
+
+    None when the per-image table has no row for it or the face is not in ``bank``.
+    """
+    from denoising.noise import NoiseSpec
+
+    if bank is None or image_id not in bank or per_image.empty:
+        return None
+    rows = per_image[(per_image["test_set"] == test_set) & (per_image["image_id"] == image_id)
+                     & (per_image["noise"] == noise)]
+    if rows.empty:
+        return None
+    clean, spec = bank.get(image_id), NoiseSpec.from_json(str(rows["noise_params"].iloc[0]))
+    return clean, noisy_from_seed(clean, spec, int(rows["noise_seed"].iloc[0])), spec

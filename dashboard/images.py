@@ -60,3 +60,14 @@ def heatmap_legend(width: int = 256, height: int = 12) -> np.ndarray:
     """A horizontal colour bar for the heatmap scale (left = no error, right = HEATMAP_MAX or more)."""
     ramp = np.tile(np.linspace(0.0, HEATMAP_MAX, width), (height, 1))
     return heatmap(ramp)
+
+
+def message_png(text: str, width: int = 640, height: int = 80) -> bytes:
+    """A small PNG holding one line of text: what a PNG download gives when the chart cannot be drawn."""
+    from PIL import ImageDraw
+
+    image = Image.new("RGB", (width, height), "white")
+    ImageDraw.Draw(image).text((12, height // 2 - 6), text, fill="black")
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()

@@ -390,22 +390,6 @@ def test_upload_helper_messages():
     assert image is None and message
 
 
-def test_report_is_one_offline_file(env):
-    from dashboard.charts import grouped_bars
-    from dashboard.report import build_report, picture_grid_html
-    from dashboard.tables import read_tables
-
-    data = read_tables(env["tables"])
-    figs = [(m, grouped_bars(data.summary, "lfw", m, {})) for m in ("mae", "psnr")]
-    face = np.random.default_rng(0).uniform(0, 1, (28, 28, 3)).astype(np.float32)
-    html = build_report("t", "i", ["**x** wins"], [("mean", data.summary.head())], figs,
-                        [("g", picture_grid_html([("f", [("Original", face)])]))])
-    assert html.count('<img src="data:image/png;base64,') == 1
-    # plotly.js is inlined exactly once and nothing is fetched from the network
-    assert html.count("* plotly.js v") == 1 and "<script src=" not in html
-    assert "<b>x</b>" in html
-
-
 def test_png_is_exact_and_enlarged():
     from dashboard.images import png_bytes
 

@@ -66,4 +66,5 @@ else:
     st.write(f"{METRIC_SHORT[metric]} is better when {word}. "
              + ("The interval does not include zero, so the difference is unlikely to be luck of the faces drawn."
                 if sure else "The interval includes zero: on these faces the two are not clearly different."))
-    common.chart(paired_histogram(result["diff"], metric, la, lb), f"paired-{a}-{b}-{noise}.html", "dist_pair")
+    common.chart(paired_histogram(result["diff"], metric, la, lb), f"paired-{a}-{b}-{noise}.html", "dist_pair",
+                 title=f"{METRIC_SHORT[metric]}: {la} against {lb} · {noise_label(noise)} · {test_set_title(test_set)}")

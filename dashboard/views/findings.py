@@ -82,23 +82,19 @@ else:
 
 
 def _report() -> str:
-    from dashboard.report import build_report, picture_grid_html
+    """The one-file report: the same function, faces and methods as ``scripts/make_report.py``."""
+    from dashboard.report import example_faces, faces_note, findings_report
 
-    all_figs = [(f"Mean {METRIC_SHORT[m]} per kind of noise", grouped_bars(data.summary, test_set, m, names))
-                for m in METRICS]
-    directions = ", ".join(f"{METRIC_SHORT[m]} {'higher' if HIGHER_IS_BETTER[m] else 'lower'} is better" for m in METRICS)
-    tables = [(f"Mean {METRIC_SHORT[m]}", headline_table(data.summary, test_set, m).rename(
-        columns=names, index=noise_label)) for m in METRICS]
-    grids = [(f"Example faces ({test_set_title(face_set)}): {noise_label(noise)}",
-              picture_grid_html(grid_rows))] if grid_rows else []
-    return build_report(
-        "Face denoising lab: findings", f"Test faces: {test_set_title(test_set)}. Scores against the original "
-        f"photos; {directions}.", sentences, tables, all_figs, grids, footer=f"Tables from {data.folder}.")
+    examples = example_faces(data.per_image, data.summary, bank, face_set, test_set, common.outputs_for, names)
+    return findings_report(data, test_set, examples, faces_note(test_set, face_set))
 
 
 st.download_button("Download the findings as one HTML file (opens offline)", data=_report,
                    file_name=f"denoising-findings-{test_set}.html", mime="text/html", key="find_report",
                    on_click="ignore")
+st.caption("A short article for someone who never saw this dashboard: what was compared, the findings in words, "
+           "the three tables, the charts and example faces for every kind of noise, in one file of about half a "
+           "megabyte that opens offline and prints on A4. `python scripts/make_report.py` writes the same file.")
 
 if bank is not None and learned:
     grid_rows = common.picture_rows(bank, face_set, ids, noise, in_table)

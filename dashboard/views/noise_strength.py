@@ -61,7 +61,8 @@ for i, kind in enumerate(NOISE_KINDS):
             st.info(f"No {noise_label(kind)} rows for these test faces.")
             continue
         fig = strength_curves(rows, kind, metric, chosen, names, colors, common.training_ranges(kind))
-        common.chart(fig, f"strength-{test_set}-{kind}-{metric}.html", f"ns_{kind}")
+        common.chart(fig, f"strength-{test_set}-{kind}-{metric}.html", f"ns_{kind}",
+                     title=f"Mean {METRIC_SHORT[metric]} by strength · {noise_label(kind)} · {test_set_title(test_set)}")
 common.csv_download(part, f"sweep-{test_set}.csv", "ns_csv")
 
 

@@ -125,7 +125,8 @@ else:
                    "strength sweep's strengths in turn. Its training loss is minus the PSNR of its output plus minus "
                    "the PSNR of its correction alone (so it is negative and falls as it learns). Validation PSNR at "
                    "each strength:")
-        common.chart(strength_history(history, "psnr"), f"training-{stem}-by-strength.html", "tr_strengths")
+        common.chart(strength_history(history, "psnr"), f"training-{stem}-by-strength.html", "tr_strengths",
+                     title=f"Validation PSNR (dB) at each strength · {model_label(stem)}")
     common.csv_download(history, f"history-{stem}.csv", "tr_csv", "Download the training history (CSV)")
 
 st.subheader("Model card")
