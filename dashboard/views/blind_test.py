@@ -154,9 +154,7 @@ def show_results(known, read_error: str | None) -> None:
     else:
         st.info(status)
     fit = votes.bradley_terry(part)
-    if fit is None:
-        st.write(f"{len(part)} votes on this question so far: not enough to compare any methods yet.")
-    else:
+    if fit is not None:
         show_strengths(fit, part)
     if not known.empty:
         sessions = known["session_id"].nunique()
