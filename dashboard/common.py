@@ -6,6 +6,7 @@ page appears quickly; torch is only loaded when a page actually needs a learned 
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Callable
@@ -235,16 +236,21 @@ def run_method(name: str, noisy: np.ndarray, noise: NoiseSpec, folder: str) -> n
     return np.asarray(methods[name](noisy, noise), np.float32)
 
 
-def outputs_for(noisy: np.ndarray, noise: NoiseSpec, methods: list[str]) -> dict[str, np.ndarray]:
-    """Outputs of several methods for the same noisy batch (methods without weights are skipped)."""
+def outputs_for(noisy: np.ndarray, noise: NoiseSpec, methods: list[str],
+                failed: dict[str, str] | None = None) -> dict[str, np.ndarray]:
+    """Outputs of several methods for the same noisy batch (methods without weights are skipped).
+
+    A learned model that fails to load is left out: with ``failed`` (name -> why), it is recorded there
+    and not tried again by later calls sharing that dict (the caller warns once); without, it warns now.
+    """
     folder = str(checkpoint_dir())
     available = registry(learned=any(is_learned(m) for m in methods))
     out = {}
     for name in methods:
         method = available.get(name)
-        if method is None or not method.available(noise.kind):
+        if method is None or not method.available(noise.kind) or (failed is not None and name in failed):
             continue
-        result = _guarded(name, lambda name=name: run_method(name, noisy, noise, folder))
+        result = _guarded(name, lambda name=name: run_method(name, noisy, noise, folder), failed)
         if result is not None:
             out[name] = result
     return out
@@ -260,13 +266,25 @@ def run_live(methods: dict, wanted: list[str], noisy: np.ndarray, noise: NoiseSp
     return out
 
 
-def _guarded(name: str, compute: Callable[[], np.ndarray]) -> np.ndarray | None:
+def warn_left_out(failed: dict[str, str]) -> None:
+    """One warning per learned model that could not be used (see :func:`outputs_for`)."""
+    for name, why in failed.items():
+        st.warning(f"{catalogue.display_name(name)} is left out: {why}")
+
+
+def _guarded(name: str, compute: Callable[[], np.ndarray], failed: dict[str, str] | None = None) -> np.ndarray | None:
     try:
         return compute()
     except Exception as error:  # noqa: BLE001 - a broken checkpoint must not take the page down
         if not is_learned(name):
             raise
-        st.warning(f"{catalogue.display_name(name)} is left out: {error}")
+        # the message names the checkpoint file; visitors see its name, not the server's folder
+        why = str(error).replace(str(checkpoint_dir()) + os.sep, "").splitlines()[0] if str(error) else \
+            type(error).__name__
+        if failed is None:
+            warn_left_out({name: why})
+        else:
+            failed[name] = why
         return None
 
 
@@ -535,16 +553,17 @@ def picture_rows(bank, test_set: str, image_ids: list[str], noise: str, methods:
     wanted = [m for m in methods if m != "noisy"]
     if not has_checkpoints():
         wanted = [m for m in wanted if not is_learned(m)]
-    rows = []
+    rows, failed = [], {}
     for image_id in image_ids:
         case = face_case(bank, test_set, image_id, noise)
         if case is None:
             continue
         clean, noisy, spec = case
-        outputs = outputs_for(noisy[None], spec, wanted)
+        outputs = outputs_for(noisy[None], spec, wanted, failed)  # a broken model: tried once, warned once
         cells = [("Original", clean), ("With noise", noisy)]
         cells += [(names.get(m, m), out[0]) for m, out in outputs.items()]
         rows.append((image_id, cells))
+    warn_left_out(failed)
     return rows
 
 

@@ -321,3 +321,27 @@ def test_training_page_skips_a_model_whose_weights_are_cut_short(tmp_path, monke
     assert len(warnings) == 1 and "autoencoder-poisson.safetensors is truncated or corrupt" in warnings[0], warnings
     assert str(folder) not in warnings[0]
     assert len(at.selectbox(key="tr_model").options) == 1
+
+
+def test_findings_warns_once_about_a_broken_model_and_names_only_its_file(tmp_path, monkeypatch):
+    """Issue #12: the Findings page repeated a broken model's warning for each of its three example faces."""
+    from dashboard_fixtures import make_checkpoint, make_tables
+    from streamlit.testing.v1 import AppTest
+
+    folder = make_checkpoint(tmp_path / "ckpt")
+    weights = folder / "autoencoder-gaussian.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-100])
+    card = json.loads(weights.with_suffix(".json").read_text())
+    card["weights_sha256"] = ckpt._sha256(weights)
+    weights.with_suffix(".json").write_text(json.dumps(card))
+    tables = make_tables(tmp_path / "tables", {"lfw": ["lfw_000", "lfw_001", "lfw_002", "lfw_003"]})
+    monkeypatch.setenv("DENOISING_TABLES_DIR", str(tables))
+    monkeypatch.setenv("DENOISING_CHECKPOINT_DIR", str(folder))
+    monkeypatch.setenv("DENOISING_DASHBOARD_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("DENOISING_CELEBA_DIR", raising=False)
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py"), default_timeout=120)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    warnings = [w.value for w in at.warning]
+    assert len(warnings) == 1 and "autoencoder-gaussian.safetensors is truncated or corrupt" in warnings[0], warnings
+    assert str(tmp_path) not in warnings[0]
