@@ -248,6 +248,8 @@ def headline_caption(table: pd.DataFrame, metric: str, names: dict[str, str], no
 
 
 def _mean(summary: pd.DataFrame, test_set: str, noise: str, method: str, metric: str = "mae") -> float | None:
+    if f"{metric}_mean" not in summary:
+        return None
     rows = summary[(summary["test_set"] == test_set) & (summary["noise"] == noise) & (summary["method"] == method)]
     if rows.empty or pd.isna(rows[f"{metric}_mean"].iloc[0]):
         return None

@@ -362,8 +362,8 @@ def test_training_page_shows_the_model_card(env, monkeypatch):
     assert facts["Trainable parameters"] == f"{card['parameters']:,}"
     # the card records no selection rule, so the page claims none
     assert facts["Weights kept"] == "epoch ?"
-    overview = at.dataframe[0].value
-    assert list(overview["Model"]) == at.selectbox(key="tr_model").options
+    overview = at.table[-1].value  # every model, in a static table
+    assert list(overview.index) == at.selectbox(key="tr_model").options
 
 
 def test_method_page_lists_the_catalogue(env):

@@ -7,7 +7,7 @@ import streamlit as st
 
 from dashboard import common
 from dashboard.tables import history_frame, loss_text, network_text
-from denoising.catalogue import noise_label
+from denoising.catalogue import format_score, noise_label
 
 st.title("How the neural networks were trained")
 folder = common.checkpoint_dir()
@@ -143,8 +143,9 @@ for p_stem, c in loaded.items():
                      "Minutes": round(c["wall_time_s"] / 60, 1) if isinstance(c.get("wall_time_s"), (int, float))
                      else None, "Device": c.get("device")})
 overview = pd.DataFrame(overview)
-# tall enough for every model: no inner scrolling hides the last rows
-st.dataframe(overview, hide_index=True, height=35 * (len(overview) + 1) + 3, column_config={
-    "Validation MAE": st.column_config.NumberColumn(format="%.4f"),
-    "Validation PSNR (dB)": st.column_config.NumberColumn(format="%.2f")})
+# a static table: every model's row on screen (a scrolling grid showed 10 of 16), at the catalogue's precision
+shown = overview.astype(object).where(overview.notna(), "—")
+for column, metric in (("Validation MAE", "mae"), ("Validation PSNR (dB)", "psnr")):
+    shown[column] = [format_score(metric, v) if isinstance(v, (int, float)) else v for v in shown[column]]
+st.table(shown.astype(str).set_index("Model"))
 common.csv_download(overview, "models.csv", "tr_all_csv")
