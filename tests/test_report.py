@@ -298,3 +298,12 @@ def test_the_report_in_chromium_fits_1280_px_with_every_chart_label_inside(tmp_p
                 .map(r => r.toJSON()); })""")
         browser.close()
     assert width <= 1280 and not clipped and not outside
+
+
+def test_report_code_never_imports_streamlit():
+    import subprocess
+    import sys
+
+    code = ("import sys, dashboard.report, scripts.make_report, dashboard.charts, dashboard.facesource; "
+            "sys.exit('streamlit' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], cwd=rep.REPO_ROOT, check=False).returncode == 0
