@@ -16,9 +16,10 @@ puts the eyes on the crop's middle line with the whole face (forehead to chin, m
 3/4 height) inside, with undistorted proportions (the 2020 post squashed 178x218 into a
 square). Shifting the square down to centre the eyes-mouth midpoint would cut the top of the
 head for little gain, so we keep the plain centred square (:func:`load_face_photo` applies the
-same crop to a user photo). The Noise lab's own photo is not cropped: :func:`load_photo` keeps
-its shape and shrinks it only past :data:`PHOTO_MAX_SIDE` pixels, for the fully convolutional
-networks and the filters to work at its own size.
+same crop to a user photo). The Noise lab's own photo is decoded by :func:`load_photo`, which keeps
+its shape and shrinks it only past :data:`PHOTO_MAX_SIDE` pixels, then cut by :func:`crop_to_face`
+to a square around its face framed like the training faces (the detector's box, placed as it sits
+in CelebA's crops), or to the centred square when no face is found.
 
 Speed
 -----
