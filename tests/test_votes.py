@@ -351,6 +351,7 @@ def test_page_casts_votes_that_are_counted(page_env):
     assert stored["vote_id"].tolist() == [q.vote_id for q in shown]
     assert stored["answer"].tolist() == ["A", "B", "tie"] and stored["session_id"].nunique() == 1
     assert any("3 votes in all" in c.value for c in at.caption)
+    assert at.get("plotly_chart")  # the strengths with their intervals
     # the same question answered again (a reload or a second click arriving late) stays one vote
     at.session_state["bt_question"] = shown[0]
     at.run()

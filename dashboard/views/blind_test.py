@@ -177,6 +177,7 @@ def show_strengths(fit: votes.Strengths, part) -> None:
                *(f"Rank by {METRIC_SHORT[m]}" for m in METRICS), "Shown in votes", "Picked"]
     st.dataframe(shown[columns], hide_index=True, column_config={
         c: st.column_config.NumberColumn(format="%.2f") for c in ("Strength", "95 % from", "95 % to")})
+    common.chart(strength_chart(shown, display_name(fit.reference)), "blind-test-strengths.html", "bt_strengths")
     if fit.left_out:
         st.caption("Not yet compared, even indirectly, with the others: "
                    + ", ".join(display_name(m) for m in fit.left_out) + ".")
@@ -186,6 +187,22 @@ def show_strengths(fit: votes.Strengths, part) -> None:
     if lines:
         st.write("How often people picked the method with the better score on that face (votes with a clear "
                  "pick): " + "; ".join(lines) + ".")
+
+
+def strength_chart(shown, reference: str):
+    """Each method's strength as a dot with its 95 % interval, strongest on top; the tie line at 0."""
+    import plotly.graph_objects as go
+
+    rows = shown.iloc[::-1]
+    fig = go.Figure(go.Scatter(
+        x=rows["Strength"], y=rows["Method"], mode="markers", marker=dict(size=10),
+        error_x=dict(type="data", symmetric=False, array=rows["95 % to"] - rows["Strength"],
+                     arrayminus=rows["Strength"] - rows["95 % from"]),
+        hovertemplate="%{y}: %{x:.2f}<extra></extra>"))
+    fig.add_vline(x=0, line_dash="dot", line_color="grey")
+    fig.update_layout(height=80 + 40 * len(rows), margin=dict(l=10, r=10, t=30, b=10),
+                      xaxis_title=f"Strength: log-odds of being picked over {reference} (95 % interval)")
+    return fig
 
 
 test_set, bank = choose_test_set()
