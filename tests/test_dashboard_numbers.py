@@ -328,3 +328,15 @@ def test_training_lists_every_model_and_its_card_is_in_words(subset_env, tmp_pat
     history = history_frame([{"epoch": 1, "train_loss": 1.0, "val_mae": 0.1}])
     titles = [a.text for a in training_curves(history, loss=loss_text(pix2pix, short=True)).layout.annotations]
     assert titles[0] == "Training loss (adversarial + 100 × L1)"
+
+
+def test_noise_lab_scores_show_the_catalogues_precision(subset_env):
+    at = run_page("views/noise_lab.py", {"kind": "salt_pepper"})
+    assert_ok(at)
+    scores = at.session_state["lab_last_scores"].set_index("Method")
+    shown = at.table[-1].value
+    mae = catalogue.METRIC_SHORT["mae"]
+    assert list(shown[mae]) == [format_score("mae", v) for v in scores[mae]]  # 0.00201, not 0.0020
+    captions = [c for image in at.get("html") for c in [image.proto.body] if "face-row" in c]
+    noisy = format_score("mae", scores.loc["With noise (no cleaning)", mae])
+    assert f"With noise · MAE {noisy}" in "".join(captions)

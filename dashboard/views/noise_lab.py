@@ -8,7 +8,7 @@ import streamlit as st
 
 from dashboard import common
 from dashboard.tables import training_notice
-from denoising.catalogue import METRIC_SHORT, METRICS, NOISE_KINDS, STRENGTHS, noise_label
+from denoising.catalogue import METRIC_SHORT, METRICS, NOISE_KINDS, STRENGTHS, format_score, noise_label
 from denoising.faces import PHOTO_MAX_COSTLY_PIXELS, PHOTO_MAX_PIXELS, PHOTO_MAX_SIDE, PHOTO_MIN_SIDE, crop_to_face
 
 st.title("Noise lab")
@@ -145,7 +145,8 @@ if slow:
 pictures = {"noisy": noisy[0], **{n: out[0] for n, out in outputs.items()}}
 scores = {n: score(clean[None], img[None]) for n, img in pictures.items()}
 captions = ["Original"] + [
-    f"{'With noise' if n == 'noisy' else names.get(n, n)} · MAE {scores[n]['mae'][0]:.3f}" for n in pictures
+    f"{'With noise' if n == 'noisy' else names.get(n, n)} · MAE {format_score('mae', scores[n]['mae'][0])}"
+    for n in pictures
 ]
 common.show_faces_inline([clean] + list(pictures.values()), captions, scale)
 slow_text = f" The slow methods took {slow_seconds:.1f} s." if slow_seconds is not None else ""
@@ -159,6 +160,8 @@ if not common.has_checkpoints():
 
 import pandas as pd
 
+SHORT_METRIC = {short: metric for metric, short in METRIC_SHORT.items()}
+
 table = pd.DataFrame([
     {"Method": "With noise (no cleaning)" if n == "noisy" else names.get(n, n),
      **{METRIC_SHORT[m]: float(scores[n][m][0]) for m in METRICS}}
@@ -166,5 +169,6 @@ table = pd.DataFrame([
 ])
 st.session_state["lab_last_scores"] = table  # read by the tests and the speed script
 # a static table: it appears with the pictures, without the interactive grid's start-up cost
-st.table(table.set_index("Method").map("{:.4f}".format))  # plain strings: no Styler rendering on every move
+# plain strings (no Styler rendering on every move) at the catalogue's precision per score
+st.table(table.set_index("Method").apply(lambda column: column.map(lambda v: format_score(SHORT_METRIC[column.name], v))))
 common.csv_download(table, "noise-lab-scores.csv", "lab_csv")

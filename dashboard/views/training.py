@@ -74,8 +74,10 @@ def facts(card: dict, history: pd.DataFrame) -> dict[str, str]:
     }
     if isinstance(card.get("best_val_mae"), (int, float)):
         noisy = card.get("val_noisy_input", {})
-        out["Validation MAE / PSNR"] = (f"{card['best_val_mae']:.4f} / {card.get('best_val_psnr', float('nan')):.2f} dB"
-                                        + (f" (noisy input: {noisy['mae']:.4f} / {noisy['psnr']:.2f} dB)"
+        out["Validation MAE / PSNR"] = (f"{format_score('mae', card['best_val_mae'])} / "
+                                        f"{format_score('psnr', card.get('best_val_psnr', float('nan')))} dB"
+                                        + (f" (noisy input: {format_score('mae', noisy['mae'])} / "
+                                           f"{format_score('psnr', noisy['psnr'])} dB)"
                                            if "mae" in noisy and "psnr" in noisy else ""))
     gate = card.get("gate_threshold")
     if isinstance(gate, dict) and isinstance(gate.get("validation"), dict):
@@ -83,7 +85,7 @@ def facts(card: dict, history: pd.DataFrame) -> dict[str, str]:
         scores = gate["validation"].get("soft" if chosen is None else f"{chosen:g}", {})
         out["Gate"] = ("soft, as trained" if chosen is None else f"all or nothing: a value is corrected only where the "
                        f"gate exceeds {chosen:g}, else left exactly as it was") + " (chosen on validation" + (
-            f": MAE {scores['val_mae']:.4f} / PSNR {scores['val_psnr']:.2f} dB with it)"
+            f": MAE {format_score('mae', scores['val_mae'])} / PSNR {format_score('psnr', scores['val_psnr'])} dB with it)"
             if isinstance(scores.get("val_mae"), (int, float)) and isinstance(scores.get("val_psnr"), (int, float))
             else ")")
     if "lr" in history and history["lr"].notna().any():
