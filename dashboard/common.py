@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,9 @@ DEFAULT_CELEBA_NAME = "CelebA"  # the name DENOISING_CELEBA_DIR's folder is list
 #: uploads decoded at the same time by the whole server, and how long a further one waits for a turn
 UPLOAD_SLOTS = threading.BoundedSemaphore(2)
 UPLOAD_WAIT_S = 20.0
+#: denoising runs at the same time for the whole server: one per core, so visitors moving sliders at the
+#: same moment queue for a few milliseconds each instead of slowing every run down together
+COMPUTE_SLOTS = threading.BoundedSemaphore(max(1, min(4, os.cpu_count() or 1)))
 
 
 def celeba_folders() -> dict[str, str]:
@@ -110,13 +114,16 @@ def folder_exists(folder: str) -> bool:
 
 
 # ---------------------------------------------------------------- cached data
-@st.cache_data(show_spinner=False)
+@st.cache_resource(show_spinner=False, max_entries=4)
 def _tables(folder: str, stamp: tuple) -> Tables:
+    # one shared object, not a copy per call: st.cache_data unpickled all the tables (7 MB) on every call,
+    # several times per page run (a sixth of the server's time under 9 Noise lab users, py-spy). Pages
+    # derive new frames from it and never assign into it (pandas' copy-on-write keeps derived frames apart).
     return read_tables(Path(folder))
 
 
 def tables() -> Tables:
-    """The result tables, re-read only when a file in the folder changes."""
+    """The result tables, re-read only when a file in the folder changes (shared by every visitor: read only)."""
     folder = tables_dir()
     stamp = tuple(
         (p.name, p.stat().st_mtime_ns) for p in sorted(folder.glob("*")) if p.is_file()
@@ -203,7 +210,22 @@ def has_checkpoints() -> bool:
 def _registry(folder: str) -> dict:
     from denoising.registry import build_registry
 
-    return build_registry(Path(folder))
+    registry = build_registry(Path(folder))
+    _one_torch_thread()
+    return registry
+
+
+def _one_torch_thread() -> None:
+    """Under ``streamlit run``, give torch one thread per inference: the server serves many visitors on few
+    cores, and :data:`COMPUTE_SLOTS` runs one inference per core at a time (two torch threads each,
+    nine visitors at once fought over two cores: a 2 ms U-Net took 100-800 ms). Tests (AppTest, no
+    runtime) keep torch's default."""
+    from streamlit import runtime
+
+    if runtime.exists():
+        import torch
+
+        torch.set_num_threads(1)
 
 
 def registry(learned: bool = True) -> dict:
@@ -256,14 +278,80 @@ def outputs_for(noisy: np.ndarray, noise: NoiseSpec, methods: list[str],
     return out
 
 
-def run_live(methods: dict, wanted: list[str], noisy: np.ndarray, noise: NoiseSpec) -> dict[str, np.ndarray]:
-    """Run methods now (uncached, for live timing); a learned model that fails to load is left out with a warning."""
+def run_live(methods: dict, wanted: list[str], noisy: np.ndarray, noise: NoiseSpec,
+             failed: dict[str, str] | None = None) -> dict[str, np.ndarray]:
+    """Run methods now (uncached, for live timing), one inference per core at a time (:data:`COMPUTE_SLOTS`).
+
+    A learned model that fails to load is left out, with a warning now or recorded in ``failed``.
+    """
     out = {}
     for name in wanted:
-        result = _guarded(name, lambda name=name: np.asarray(methods[name](noisy, noise), np.float32))
+        with COMPUTE_SLOTS:  # per method: a slow one (BM3D, seconds) lets other visitors' runs in between
+            result = _guarded(name, lambda name=name: np.asarray(methods[name](noisy, noise), np.float32), failed)
         if result is not None:
             out[name] = result
     return out
+
+
+#: pictures up to this many pixels (test faces, small photos) have their results and PNGs kept for every
+#: visitor: 512 kept results of 64×64 pictures take at most about 70 MB; larger uploads are computed live
+SHARED_CACHE_PIXELS = 64 * 64
+
+
+def lab_outputs(noisy: np.ndarray, noise: NoiseSpec, wanted: list[str]
+                ) -> tuple[dict[str, np.ndarray], float, dict[str, str]]:
+    """The Noise lab's fast methods on one noisy batch: outputs, seconds computing, learned models that failed.
+
+    Small pictures go through :func:`_shared_lab_outputs` (computed once for every visitor); larger ones
+    (uploaded photos, unique to their visitor) are computed now, so the cache's memory stays bounded.
+    """
+    if noisy.shape[1] * noisy.shape[2] <= SHARED_CACHE_PIXELS:
+        return _shared_lab_outputs(noisy, noise, tuple(wanted), str(checkpoint_dir()))
+    failed: dict[str, str] = {}
+    start = time.perf_counter()
+    outputs = run_live(registry(learned=True), wanted, noisy, noise, failed)
+    return outputs, time.perf_counter() - start, failed
+
+
+def lab_scores(clean: np.ndarray, pictures: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
+    """MAE, PSNR and SSIM of each picture against ``clean`` (kept for every visitor for small pictures)."""
+    if clean.shape[0] * clean.shape[1] <= SHARED_CACHE_PIXELS:
+        return _shared_scores(clean, pictures)
+    from denoising.metrics import score
+
+    return {name: score(clean[None], image[None]) for name, image in pictures.items()}
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def _shared_scores(clean: np.ndarray, pictures: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
+    from denoising.metrics import score
+
+    return {name: score(clean[None], image[None]) for name, image in pictures.items()}
+
+
+@st.cache_data(show_spinner=False, max_entries=512, hash_funcs={NoiseSpec: NoiseSpec.to_json})
+def _shared_lab_outputs(noisy: np.ndarray, noise: NoiseSpec, wanted: tuple[str, ...], folder: str
+                        ) -> tuple[dict[str, np.ndarray], float, dict[str, str]]:
+    """:func:`lab_outputs`, computed once for every visitor.
+
+    Keyed by the noisy picture's bytes (so by face, noise, strength and seed), the methods and the
+    checkpoint folder; a visitor who returns to a setting, or asks for one another visitor just saw,
+    gets the stored result, and Streamlit computes a key once even when several sessions ask at the
+    same moment (the others wait for it).
+
+    Returns
+    -------
+    outputs : dict
+        Method name -> float32 output batch.
+    seconds : float
+        How long computing them took (when they were computed).
+    failed : dict
+        Learned models that could not be used -> why (the page warns, once).
+    """
+    failed: dict[str, str] = {}
+    start = time.perf_counter()
+    outputs = run_live(registry(learned=True), list(wanted), noisy, noise, failed)
+    return outputs, time.perf_counter() - start, failed
 
 
 def warn_left_out(failed: dict[str, str]) -> None:
@@ -393,16 +481,31 @@ def show_faces(images: list[np.ndarray], captions: list[str], scale: int = FACE_
     st.image([png_bytes(image, scale) for image in images], caption=captions, output_format="PNG", width=width)
 
 
+def _png_uri(image: np.ndarray, scale: int) -> str:
+    """:func:`dashboard.images.png_data_uri`; a small picture's is encoded once for every visitor (PNG encoding
+    was a tenth of the Noise lab's server time under load)."""
+    from dashboard.images import png_data_uri
+
+    if image.shape[0] * image.shape[1] <= SHARED_CACHE_PIXELS:
+        return _shared_png_uri(image, scale)
+    return png_data_uri(image, scale)
+
+
+@st.cache_data(show_spinner=False, max_entries=1024)
+def _shared_png_uri(image: np.ndarray, scale: int) -> str:
+    from dashboard.images import png_data_uri
+
+    return png_data_uri(image, scale)
+
+
 def show_faces_inline(images: list[np.ndarray], captions: list[str], scale: int = FACE_SCALE) -> None:
     """Like :func:`show_faces`, but the PNGs travel inside the page (data URIs) instead of as separate
     downloads: on a live page (the Noise lab) the new pictures then appear with the scores, without
     a round of image requests after every slider move."""
     import html
 
-    from dashboard.images import png_data_uri
-
     cells = "".join(
-        f'<figure class="face"><img src="{png_data_uri(image, scale)}" width="{image.shape[1] * scale}" '
+        f'<figure class="face"><img src="{_png_uri(image, scale)}" width="{image.shape[1] * scale}" '
         f'height="{image.shape[0] * scale}" alt="{html.escape(caption)}">'
         f"<figcaption>{html.escape(caption)}</figcaption></figure>"
         for image, caption in zip(images, captions, strict=True))

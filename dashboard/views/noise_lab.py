@@ -92,8 +92,6 @@ common.publish(kind=kind, strength=int(strength) if strength.is_integer() else s
 if clean is None:  # the noise controls stay on the page meanwhile: a widget left out of a run loses its value
     st.stop()
 
-from denoising.metrics import score
-
 spec = common.lab_noise(kind, strength)
 noisy = np.asarray(spec.apply(clean[None], np.random.default_rng(int(seed))), np.float32)
 
@@ -110,9 +108,10 @@ fixed = {n: s for n, m in methods.items() if m.available(kind)
          and (s := common.fixed_input_size(m, kind)) is not None and s != (height, width)}
 fast = [n for n, m in methods.items() if not m.slow and n != "noisy" and m.available(kind) and n not in fixed]
 slow = [n for n, m in methods.items() if m.slow and m.available(kind) and n not in fixed]
-start = time.perf_counter()
-outputs = common.run_live(methods, fast, noisy, spec)
-elapsed, n_fast = time.perf_counter() - start, len(outputs)
+# computed once for every visitor who sees the same face, noise and seed (common.lab_outputs)
+outputs, elapsed, failed = common.lab_outputs(noisy, spec, fast)
+common.warn_left_out(failed)
+n_fast = len(outputs)
 
 
 def run_slow(wanted: list[str]) -> tuple[dict[str, np.ndarray], float]:
@@ -143,7 +142,7 @@ if slow:
         slow_seconds = cached[2] if len(cached) > 2 else None  # a session from before the timing was kept
 
 pictures = {"noisy": noisy[0], **{n: out[0] for n, out in outputs.items()}}
-scores = {n: score(clean[None], img[None]) for n, img in pictures.items()}
+scores = common.lab_scores(clean, pictures)
 captions = ["Original"] + [
     f"{'With noise' if n == 'noisy' else names.get(n, n)} · MAE {format_score('mae', scores[n]['mae'][0])}"
     for n in pictures
