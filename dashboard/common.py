@@ -504,8 +504,10 @@ def show_faces_inline(images: list[np.ndarray], captions: list[str], scale: int 
     a round of image requests after every slider move."""
     import html
 
+    # each PNG holds the picture's own pixels and the browser enlarges it, square pixels kept (pixelated):
+    # the same sight as a PNG enlarged on the server, at a 36th of the pixels to encode, send and decode
     cells = "".join(
-        f'<figure class="face"><img src="{_png_uri(image, scale)}" width="{image.shape[1] * scale}" '
+        f'<figure class="face"><img src="{_png_uri(image, 1)}" width="{image.shape[1] * scale}" '
         f'height="{image.shape[0] * scale}" alt="{html.escape(caption)}">'
         f"<figcaption>{html.escape(caption)}</figcaption></figure>"
         for image, caption in zip(images, captions, strict=True))

@@ -237,9 +237,9 @@ def test_upload_is_cleaned_at_its_own_size_by_filters_and_unets(lab_env):
     pictures = face_row(at)
     shown = list(at.session_state["lab_last_scores"]["Method"])
     assert len(pictures) == 1 + len(shown)  # the original, then one picture per scored row
-    for width, height, decoded in pictures:  # enlarged 3× so 64 pixels show about as large as a test face
-        assert (width, height) == (192, 144) and decoded.shape == (144, 192, 3)
-    assert np.array_equal(pictures[0][2][::3, ::3], pixels)  # the original, untouched
+    for width, height, decoded in pictures:  # shown 3× so 64 pixels show about as large as a test face
+        assert (width, height) == (192, 144) and decoded.shape == (48, 64, 3)  # the browser enlarges the pixels
+    assert np.array_equal(pictures[0][2], pixels)  # the original, untouched
     assert {NAMES[u] for u in unets} <= set(shown)
     assert NAMES["autoencoder"] not in shown
     assert (f"Not run on this 64×48 picture: {NAMES['autoencoder']} works only on 28×28 faces."
@@ -285,7 +285,7 @@ def test_slow_methods_run_on_the_upload_on_request(lab_env):
     at.button(key="lab_slow").click().run()
     assert not at.exception
     assert list(at.session_state["lab_last_scores"]["Method"])[-len(slow):] == slow
-    assert {decoded.shape for _, _, decoded in face_row(at)} == {(40 * 4, 50 * 4, 3)}
+    assert {(w, h, decoded.shape) for w, h, decoded in face_row(at)} == {(50 * 4, 40 * 4, (40, 50, 3))}
     assert any(" The slow methods took " in c.value for c in at.caption)
 
 
