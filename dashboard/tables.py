@@ -305,7 +305,9 @@ def _lead(metric: str, best: float, other: float) -> str:
     if metric == "mae":
         gap = (other - best) / other * 100 if other else 0.0
         return f"{gap:.0f}% lower than"
-    return f"{_score(metric, abs(best - other))} above"
+    # from the shown values, so the gap is what a reader gets by subtracting them (21.98 - 21.71 = 0.27)
+    shown = abs(float(format_score(metric, best)) - float(format_score(metric, other)))
+    return f"{_score(metric, shown)} above"
 
 
 def best_sentence(noise: str, row: pd.Series, names: dict[str, str], metric: str = "mae",

@@ -119,6 +119,9 @@ def test_plain_words_follow_the_chosen_score():
     by_psnr = findings(summary, "t", NAMES, "psnr")[0]
     assert by_psnr.startswith(f"**{catalogue.noise_label('salt_pepper')}**: {NAMES['bm3d']} has the highest average "
                               f"PSNR (30.42 dB), 0.61 dB above the next best, {NAMES['unet_l1']} (29.81 dB)")
+    # the gap is the difference of the shown values (21.98 - 21.71), not of the unrounded means (0.278)
+    gaussian = findings(_summary({"gaussian": {"unet_range": 21.984, "unet_l1": 21.706}}, "psnr"), "t", NAMES, "psnr")
+    assert "(21.98 dB), 0.27 dB above the next best" in gaussian[0]
     assert findings(summary, "t", NAMES, "mae")[0].startswith(
         f"**{catalogue.noise_label('salt_pepper')}**: {NAMES['unet_l1']} has the lowest average error")
 
