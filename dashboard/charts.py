@@ -22,8 +22,9 @@ from denoising.catalogue import (
     test_set_title,
 )
 
-# One distinct colour per method in registry order (noisy input grey, 8 filters, 3 networks in strong colours);
-# plotly's default palette has only 10 and would repeat. The tail serves methods added later.
+# One distinct colour per method in the catalogue's order (:func:`method_colors`; the noisy input grey, then the
+# classical methods, then the networks); plotly's default palette has only 10 and would repeat. Every chart
+# takes a method's colour from method_colors, never from its position among the methods shown.
 COLORWAY = ["#7f7f7f", "#aec7e8", "#1f77b4", "#98df8a", "#2ca02c", "#ffbb78", "#ff7f0e", "#c5b0d5", "#9467bd",
             "#d62728", "#e377c2", "#17becf", "#8c564b", "#bcbd22", "#393b79", "#637939", "#843c39", "#7b4173",
             "#9edae5", "#dbdb8d"]
