@@ -92,9 +92,8 @@ def read_tables(folder: Path) -> Tables:
     cut short, all four stay empty and ``error`` holds the plain message naming the file (nothing
     from a bad set is shown as if it were whole). The strength sweep is read on its own.
     """
-    from denoising.evaluation import FILES, PER_IMAGE_COLUMNS
     from denoising.stats import SUMMARY_COLUMNS
-    from denoising.tables_schema import read_results
+    from denoising.tables_schema import FILES, PER_IMAGE_COLUMNS, read_results  # not evaluation: no scipy
 
     folder = Path(folder)
     tables = Tables(folder=str(folder))
@@ -418,8 +417,7 @@ def read_sweep(path: Path) -> pd.DataFrame:
         number belongs, a repeated (test set, noise, strength, method), a cut-short or malformed
         Parquet file or ``sweep_meta.json``, or row counts that disagree.
     """
-    from denoising.evaluation import SWEEP_FILES, SWEEP_PER_IMAGE_DTYPES
-    from denoising.tables_schema import read_sweep_results
+    from denoising.tables_schema import SWEEP_FILES, SWEEP_PER_IMAGE_DTYPES, read_sweep_results
 
     path = Path(path)
     files = {**SWEEP_FILES, "summary": path.name}

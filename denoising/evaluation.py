@@ -71,26 +71,25 @@ from denoising.stats import (
     paired_comparison,
     summarize,
 )
-from denoising.tables_schema import TableError, read_results
+
+# the files' names and columns live with their checks, so readers need not import this module (scipy)
+from denoising.tables_schema import (
+    FILES,
+    PER_IMAGE_COLUMNS,
+    SWEEP_FILES,
+    SWEEP_PER_IMAGE_COLUMNS,
+    SWEEP_PER_IMAGE_DTYPES,
+    SWEEP_TIMING_COLUMNS,
+    TableError,
+    read_results,
+)
 
 log = logging.getLogger(__name__)
 
-PER_IMAGE_COLUMNS = ["test_set", "image_id", "noise", "noise_params", "noise_seed", "method",
-                     "mae", "psnr", "ssim", "seconds"]
 PER_IMAGE_DTYPES = {"test_set": str, "image_id": str, "noise": str, "noise_params": str, "noise_seed": "int64",
                     "method": str, "mae": "float64", "psnr": "float64", "ssim": "float64", "seconds": "float64"}
 TIMING_COLUMNS = ["test_set", "noise", "method", "n_images", "seconds_per_image"]
 FLOAT_FORMAT = "%.6g"
-FILES = {"per_image": "per_image.csv", "summary": "summary.csv", "timings": "timings.csv", "meta": "meta.json"}
-#: The strength sweep's tables (:mod:`denoising.sweep`): the per-image columns plus ``strength``, in Parquet.
-SWEEP_PER_IMAGE_COLUMNS = ["test_set", "image_id", "noise", "strength", "noise_params", "noise_seed", "method",
-                           "mae", "psnr", "ssim"]
-SWEEP_PER_IMAGE_DTYPES = {"test_set": "str", "image_id": "str", "noise": "str", "strength": "float64",
-                          "noise_params": "str", "noise_seed": "int64", "method": "str",
-                          "mae": "float64", "psnr": "float64", "ssim": "float64"}
-SWEEP_TIMING_COLUMNS = ["test_set", "noise", "strength", "method", "n_images", "seconds_per_image"]
-SWEEP_FILES = {"per_image": "sweep_per_image.parquet", "summary": "sweep_summary.csv",
-               "timings": "sweep_timings.csv", "meta": "sweep_meta.json"}
 #: Parquet compression (zstd: small and fast; the file is byte-identical for the same table).
 PARQUET_COMPRESSION = "zstd"
 

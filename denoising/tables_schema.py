@@ -34,6 +34,20 @@ import pandas as pd
 from denoising.catalogue import METRICS, NOISE_KINDS
 from denoising.noise import NoiseSpec
 
+#: The result tables' files (written by :func:`denoising.evaluation.write_tables`) and per-image columns.
+FILES = {"per_image": "per_image.csv", "summary": "summary.csv", "timings": "timings.csv", "meta": "meta.json"}
+PER_IMAGE_COLUMNS = ["test_set", "image_id", "noise", "noise_params", "noise_seed", "method",
+                     "mae", "psnr", "ssim", "seconds"]
+#: The strength sweep's tables (:mod:`denoising.sweep`): the per-image columns plus ``strength``, in Parquet.
+SWEEP_FILES = {"per_image": "sweep_per_image.parquet", "summary": "sweep_summary.csv",
+               "timings": "sweep_timings.csv", "meta": "sweep_meta.json"}
+SWEEP_PER_IMAGE_COLUMNS = ["test_set", "image_id", "noise", "strength", "noise_params", "noise_seed", "method",
+                           "mae", "psnr", "ssim"]
+SWEEP_PER_IMAGE_DTYPES = {"test_set": "str", "image_id": "str", "noise": "str", "strength": "float64",
+                          "noise_params": "str", "noise_seed": "int64", "method": "str",
+                          "mae": "float64", "psnr": "float64", "ssim": "float64"}
+SWEEP_TIMING_COLUMNS = ["test_set", "noise", "strength", "method", "n_images", "seconds_per_image"]
+
 #: Largest table file read (bytes); the shipped per_image.csv is about 5 MB.
 MAX_TABLE_BYTES = 512 * 1024 * 1024
 #: Largest meta.json read (bytes).
@@ -145,11 +159,14 @@ def counts(name: str, frame: pd.DataFrame, column: str, high: int) -> pd.Series:
     text = frame[column].astype(str).str.strip()
     bad = ~text.str.fullmatch(r"\d{1,19}")
     if not bad.any():
-        too_big = pd.Series([int(v) > high for v in text], index=frame.index)
-        bad = too_big
+        # vectorised (a Python int per row took a third of reading per_image.csv): digit strings of
+        # equal length compare as their numbers do
+        digits = text.str.lstrip("0").replace("", "0")
+        limit = str(high)
+        bad = (digits.str.len() > len(limit)) | ((digits.str.len() == len(limit)) & (digits > limit))
     if bad.any():
         raise _bad_line(name, frame, bad, column, f"not a whole number from 0 to {high}")
-    return pd.Series([int(v) for v in text], index=frame.index, dtype="int64")
+    return pd.Series(text.to_numpy(dtype=object).astype(np.int64), index=frame.index, dtype="int64")
 
 
 def names(name: str, frame: pd.DataFrame, column: str) -> None:
