@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -210,21 +211,18 @@ def has_checkpoints() -> bool:
 def _registry(folder: str) -> dict:
     from denoising.registry import build_registry
 
-    registry = build_registry(Path(folder))
-    _one_torch_thread()
-    return registry
+    return build_registry(Path(folder))
 
 
 def _one_torch_thread() -> None:
-    """Under ``streamlit run``, give torch one thread per inference: the server serves many visitors on few
-    cores, and :data:`COMPUTE_SLOTS` runs one inference per core at a time (two torch threads each,
-    nine visitors at once fought over two cores: a 2 ms U-Net took 100-800 ms). Tests (AppTest, no
-    runtime) keep torch's default."""
-    from streamlit import runtime
+    """In the real server (``streamlit run dashboard/app.py``), once torch is loaded, one thread per inference.
 
-    if runtime.exists():
-        import torch
-
+    The server serves many visitors on few cores and :data:`COMPUTE_SLOTS` runs one inference per core
+    at a time; with torch's default two threads each, nine visitors at once fought over two cores (a
+    2 ms U-Net took 100-800 ms). Tests (AppTest inside pytest) keep torch's default, as do the scripts.
+    """
+    torch = sys.modules.get("torch")  # never imports torch itself: pages without networks stay light
+    if torch is not None and Path(sys.argv[0]).name == "app.py" and torch.get_num_threads() != 1:
         torch.set_num_threads(1)
 
 
@@ -285,6 +283,7 @@ def run_live(methods: dict, wanted: list[str], noisy: np.ndarray, noise: NoiseSp
     A learned model that fails to load is left out, with a warning now or recorded in ``failed``.
     """
     out = {}
+    _one_torch_thread()
     for name in wanted:
         with COMPUTE_SLOTS:  # per method: a slow one (BM3D, seconds) lets other visitors' runs in between
             result = _guarded(name, lambda name=name: np.asarray(methods[name](noisy, noise), np.float32), failed)
