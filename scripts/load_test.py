@@ -52,6 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="loopback port for the server, 1024 to 65535 (default: a free one)")
     parser.add_argument("--timeout", type=float, default=60.0,
                         help="seconds one move may take before it counts as an error, 1 to 600 (default 60)")
+    parser.add_argument("--distinct", action="store_true",
+                        help="give each user its own noise seed, so that no two users ever ask for the same "
+                             "pictures (the server computes every move; by default all users see the same face "
+                             "and seed, and the server computes each setting once for all of them)")
     parser.add_argument("--time-cap", type=float, default=600.0,
                         help="seconds the whole test may run before it stops early, 10 to 1800 (default 600)")
     return parser
@@ -172,12 +176,16 @@ class Watcher(threading.Thread):
         return max(self.peak_rss, _proc_status_kb(self.pid, "VmHWM") * 1024)
 
 
-def open_sessions(browser, port: int, n: int, timeout_ms: int) -> list:
-    """N pages, one per browser context (separate cookies, so separate Streamlit sessions), on the Noise lab."""
+def open_sessions(browser, port: int, n: int, timeout_ms: int, distinct: bool = False) -> list:
+    """N pages, one per browser context (separate cookies, so separate Streamlit sessions), on the Noise lab.
+
+    ``distinct``: page i opens with noise seed i, so no two pages share a computation.
+    """
     pages = []
-    for _ in range(n):
+    for i in range(n):
         page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
-        page.goto(f"http://127.0.0.1:{port}/noise_lab", wait_until="domcontentloaded")
+        query = f"?seed={i}" if distinct else ""
+        page.goto(f"http://127.0.0.1:{port}/noise_lab{query}", wait_until="domcontentloaded")
         pages.append(page)
     for page in pages:
         page.wait_for_selector(live.SELECTORS["faces"], timeout=timeout_ms)
@@ -236,7 +244,7 @@ def _drive(port: int, args: argparse.Namespace, sync_playwright) -> dict:
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=live.CHROMIUM, args=live.CHROMIUM_ARGS)
         try:
-            pages = open_sessions(browser, port, args.sessions, int(args.timeout * 1000) * 2)
+            pages = open_sessions(browser, port, args.sessions, int(args.timeout * 1000) * 2, args.distinct)
             latencies, timed_out, rounds, compute = [], 0, 0, []
             for _ in range(args.moves):
                 if time.monotonic() > deadline:
@@ -262,7 +270,8 @@ def compute_ms(caption: str) -> float | None:
 def report(args: argparse.Namespace, result: dict, watcher: Watcher) -> None:
     """Print the figures, one per line."""
     latencies, timed_out, boxes, rounds = (result[k] for k in ("latencies", "timed_out", "boxes", "rounds"))
-    print(f"sessions {args.sessions}, rounds {rounds} of {args.moves}, moves timed {len(latencies)}")
+    same = "each its own seed" if args.distinct else "all on the same face and seed"
+    print(f"sessions {args.sessions} ({same}), rounds {rounds} of {args.moves}, moves timed {len(latencies)}")
     if latencies:
         print(f"slider move -> new pictures painted: median {statistics.median(latencies):.2f} s, "
               f"95th percentile {percentile(latencies, 95):.2f} s, max {max(latencies):.2f} s")

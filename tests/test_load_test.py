@@ -11,7 +11,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "load_test.py"
-FLAGS = ("--sessions", "--moves", "--port", "--timeout", "--time-cap")
+FLAGS = ("--sessions", "--moves", "--port", "--timeout", "--time-cap", "--distinct")
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
