@@ -293,6 +293,8 @@ def _strength_layout(fig: go.Figure, sweep: pd.DataFrame, kind: str, metric: str
 DOWNLOAD_MARGIN = {"l": 70, "r": 20, "t": 40, "b": 60}
 #: Top margin (px) when the file's chart carries a title of its own (two lines fit).
 TITLED_TOP = 80
+#: Plotly theme of a chart in a file (a download, the report): white, light grid, prints with little ink.
+FILE_TEMPLATE = "plotly_white"
 #: Size (px) of an exported PNG or SVG chart: fits a laptop screen and, scaled, an A4 page.
 EXPORT_SIZE = (960, 540)
 #: Seconds an export may take before it counts as failed (Chromium starts in 2-3 s on 2 cores).
@@ -309,6 +311,8 @@ def with_room_for_labels(fig: go.Figure, title: str | None = None) -> go.Figure:
         heading around it, so it carries one. ``None`` keeps the figure's own title.
     """
     fig = go.Figure(fig)  # a copy: the page's chart keeps its own layout
+    # one look in every file, whoever draws it: under streamlit a figure gets streamlit's theme by default
+    fig.update_layout(template=FILE_TEMPLATE)
     margin = fig.layout.margin
     least = dict(DOWNLOAD_MARGIN, t=TITLED_TOP) if title else DOWNLOAD_MARGIN
     fig.update_layout(margin={side: max(getattr(margin, side) or 0, low) for side, low in least.items()})
@@ -323,6 +327,10 @@ def with_room_for_labels(fig: go.Figure, title: str | None = None) -> go.Figure:
 def figure_html(fig: go.Figure, title: str | None = None) -> str:
     """A stand-alone HTML file for one chart (plotly.js inlined, so it opens offline), nothing clipped."""
     return with_room_for_labels(fig, title).to_html(include_plotlyjs=True, full_html=True)
+
+
+#: How an exported file of each format starts.
+_SIGNATURES = {"svg": b"<svg", "png": b"\x89PNG"}
 
 
 def export_available() -> bool:
@@ -359,12 +367,17 @@ def static_images(figs: list[go.Figure], fmt: str = "svg", size: tuple[int, int]
             opts = dict(format=fmt, width=width, height=height, scale=2 if fmt == "png" else 1)
             return [await browser.calc_fig(fig.to_dict(), opts=opts) for fig in figs]
 
-    # a thread of its own: asyncio.run cannot start inside a running event loop (a notebook, a server)
-    with ThreadPoolExecutor(1) as pool:
-        try:
-            return pool.submit(asyncio.run, draw()).result()  # kaleido times out each figure itself
-        except Exception:  # noqa: BLE001 - any exporter failure means "offer HTML only", never a traceback
-            return None
+    # kaleido has (rarely, on a busy machine) returned an empty image: such a batch is drawn once more
+    for _ in range(2):
+        # a thread of its own: asyncio.run cannot start inside a running event loop (a notebook, a server)
+        with ThreadPoolExecutor(1) as pool:
+            try:
+                images = pool.submit(asyncio.run, draw()).result()  # kaleido times out each figure itself
+            except Exception:  # noqa: BLE001 - any exporter failure means "offer HTML only", never a traceback
+                return None
+        if all(isinstance(image, bytes) and image.lstrip().startswith(_SIGNATURES[fmt]) for image in images):
+            return images
+    return None
 
 
 def figure_png(fig: go.Figure, title: str | None = None) -> bytes | None:

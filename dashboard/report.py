@@ -176,13 +176,22 @@ def report_figures(summary: pd.DataFrame, test_set: str, names: dict[str, str]) 
     return figs
 
 
+def _fixed_ids(svg: str, index: int) -> str:
+    """The SVG with plotly's random figure id (in its clip-path and defs ids) replaced by ``fig<index>``:
+    ids stay unique among the report's charts, and the same tables give the same file."""
+    found = re.search(r'id="defs-(\w+)"', svg)
+    if not found:
+        return svg
+    return re.sub(rf"(clip|legend|defs-){found.group(1)}", rf"\g<1>fig{index}", svg)
+
+
 def charts_html(figs: list) -> str:
     """The figures as inline SVG (static, exact in print); plotly.js inlined once where SVG export fails."""
     svgs = static_images(figs, "svg") if figs else None
     parts = []
     for i, fig in enumerate(figs):
         if svgs:  # plotly's own class: tools that inspect plotly charts (report_check.py) find these too
-            svg = svgs[i].decode("utf-8")
+            svg = _fixed_ids(svgs[i].decode("utf-8"), i)
             parts.append(f'<figure class="chart js-plotly-plot">{svg}</figure>')
         else:
             parts.append('<figure class="chart">' + fig.to_html(full_html=False, include_plotlyjs=i == 0,

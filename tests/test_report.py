@@ -212,8 +212,13 @@ def test_cli_help_explains_every_flag(capsys):
         assert re.search(re.escape(flag) + r"[^\n]*\n?\s+\S", text), flag
 
 
-def test_page_and_cli_make_the_same_report(tmp_path, tables_dir, monkeypatch, capsys, fake_export):
-    """The Findings page's button and the CLI: same function, same faces and outputs, same file (but the time)."""
+@needs_exporter
+def test_page_and_cli_make_the_same_report(tmp_path, tables_dir, monkeypatch):
+    """The Findings page's button (streamlit loaded, its chart theme the default) and the CLI (a process
+    without streamlit): same function, faces, outputs and chart look, the same file but for the time."""
+    import subprocess
+    import sys
+
     pytest.importorskip("streamlit")
     monkeypatch.setenv("DENOISING_TABLES_DIR", str(tables_dir))
     monkeypatch.setenv("DENOISING_CHECKPOINT_DIR", str(tmp_path / "no_checkpoints"))
@@ -225,10 +230,12 @@ def test_page_and_cli_make_the_same_report(tmp_path, tables_dir, monkeypatch, ca
     examples = rep.example_faces(data.per_image, data.summary, bank, "lfw", "lfw", common.outputs_for,
                                  common.method_names())
     page = rep.findings_report(data, "lfw", examples, rep.faces_note("lfw", "lfw"))
-    code, _ = _cli(capsys, "--out", tmp_path / "cli.html", "--tables", tables_dir, "--test-set", "lfw",
-                   "--checkpoints", tmp_path / "no_checkpoints")
+    done = subprocess.run([sys.executable, "scripts/make_report.py", "--out", str(tmp_path / "cli.html"), "--tables",
+                           str(tables_dir), "--test-set", "lfw", "--checkpoints", str(tmp_path / "no_checkpoints")],
+                          cwd=rep.REPO_ROOT, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
     cli = (tmp_path / "cli.html").read_text(encoding="utf-8")
-    assert code == 0 and len(examples) == len(NOISE_KINDS)
+    assert len(examples) == len(NOISE_KINDS)
     stamp = re.compile(r"Made [\d-]+ [\d:]+ UTC|\d\d \w+ \d{4}</p>")
     assert stamp.sub("", page) == stamp.sub("", cli)
 
@@ -248,6 +255,20 @@ def test_a_chart_download_names_what_it_shows_and_has_room_for_it(tables_dir):
     text = figure_html(fig, "Mean PSNR (dB) per method and kind of noise · LFW")
     assert "Mean PSNR (dB) per method and kind of noise · LFW" in text
     assert f'"t":{TITLED_TOP}' in text.replace(" ", "") and fig.layout.title.text is None
+
+
+def test_a_chart_file_has_one_look_whatever_the_default_theme(tables_dir):
+    import plotly.io as pio
+
+    from dashboard.charts import FILE_TEMPLATE, grouped_bars, with_room_for_labels
+
+    before = pio.templates.default
+    try:
+        pio.templates.default = "plotly_dark"  # what streamlit does with its own theme on import
+        fig = with_room_for_labels(grouped_bars(read_tables(tables_dir).summary, "lfw", "mae", {}), "t")
+    finally:
+        pio.templates.default = before
+    assert fig.layout.template == pio.templates[FILE_TEMPLATE]
 
 
 def test_a_png_download_that_cannot_be_drawn_is_a_picture_saying_so(monkeypatch):
@@ -307,3 +328,53 @@ def test_report_code_never_imports_streamlit():
     code = ("import sys, dashboard.report, scripts.make_report, dashboard.charts, dashboard.facesource; "
             "sys.exit('streamlit' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], cwd=rep.REPO_ROOT, check=False).returncode == 0
+
+
+@pytest.mark.parametrize("works", [True, False])
+def test_findings_chart_offers_png_beside_html_or_says_why_not(tmp_path, tables_dir, monkeypatch, works):
+    pytest.importorskip("streamlit")
+    from streamlit.testing.v1 import AppTest
+
+    from dashboard import charts, common
+
+    monkeypatch.setenv("DENOISING_TABLES_DIR", str(tables_dir))
+    monkeypatch.setenv("DENOISING_CHECKPOINT_DIR", str(tmp_path / "none"))
+    monkeypatch.delenv("DENOISING_CELEBA_DIR", raising=False)
+    monkeypatch.setattr(charts, "export_available", lambda: works)
+    common.png_export_works.clear()
+    try:
+        at = AppTest.from_file(str(rep.REPO_ROOT / "dashboard" / "app.py"), default_timeout=60).run()
+    finally:
+        common.png_export_works.clear()
+    assert not at.exception
+    labels = {button.key: button.label for button in at.get("download_button")}
+    assert labels["find_bars_dl"] == "Download this chart (HTML, opens offline)" and "find_report" in labels
+    assert ("find_bars_png" in labels) == works
+    assert works or any("PNG download unavailable" in c.value for c in at.caption)
+
+
+def test_an_export_that_returns_no_image_counts_as_failed(monkeypatch):
+    """Kaleido once handed back empty bytes on a busy machine: that is tried once more, then "no export"."""
+    kaleido = pytest.importorskip("kaleido")
+    import plotly.graph_objects as go
+
+    from dashboard.charts import static_images
+
+    calls = []
+
+    class Empty:
+        def __init__(self, **kwargs):
+            pass
+
+        async def __aenter__(self):
+            return self
+
+        async def __aexit__(self, *exc):
+            return False
+
+        async def calc_fig(self, fig, opts):
+            calls.append(opts["format"])
+            return b""
+
+    monkeypatch.setattr(kaleido, "Kaleido", Empty)
+    assert static_images([go.Figure()], "png") is None and calls == ["png", "png"]
