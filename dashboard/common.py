@@ -624,7 +624,8 @@ def sidebar() -> None:
         if folder and not folder_exists(folder):
             st.warning(f"The CelebA folder “{celeba_name(folder)}” set up on the server does not exist; showing "
                        "the built-in faces only.")
-        if tables().empty:
+        # the files' presence, not their contents: reading them here held up every page's title on a cold start
+        if not any((tables_dir() / name).is_file() for name in ("per_image.csv", "summary.csv")):
             st.info("No result tables found yet; run `python scripts/evaluate.py --data .cache/faces/<your prepared faces> --out checkpoints/tables` to make them.")
 
 
