@@ -293,7 +293,8 @@ def run_live(methods: dict, wanted: list[str], noisy: np.ndarray, noise: NoiseSp
 
 
 #: pictures up to this many pixels (test faces, small photos) have their results and PNGs kept for every
-#: visitor: 512 kept results of 64×64 pictures take at most about 70 MB; larger uploads are computed live
+#: visitor: 128 kept results of eleven 64×64 outputs take at most about 70 MB, 1,024 PNGs at most about
+#: 22 MB (28×28 test faces: a fifth of that); larger uploads are computed live
 SHARED_CACHE_PIXELS = 64 * 64
 
 
@@ -328,7 +329,7 @@ def _shared_scores(clean: np.ndarray, pictures: dict[str, np.ndarray]) -> dict[s
     return {name: score(clean[None], image[None]) for name, image in pictures.items()}
 
 
-@st.cache_data(show_spinner=False, max_entries=512, hash_funcs={NoiseSpec: NoiseSpec.to_json})
+@st.cache_data(show_spinner=False, max_entries=128, hash_funcs={NoiseSpec: NoiseSpec.to_json})
 def _shared_lab_outputs(noisy: np.ndarray, noise: NoiseSpec, wanted: tuple[str, ...], folder: str
                         ) -> tuple[dict[str, np.ndarray], float, dict[str, str]]:
     """:func:`lab_outputs`, computed once for every visitor.
