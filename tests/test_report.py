@@ -296,8 +296,13 @@ def test_a_chart_downloads_as_png():
 # ----------------------------------------------------------------------------- in a real browser
 @needs_exporter
 def test_the_report_in_chromium_fits_1280_px_with_every_chart_label_inside(tmp_path, tables_dir, capsys):
-    """What report_check.py checks, on the CLI's file: no sideways scroll, chart text inside, no request out."""
+    """What report_check.py checks, on the CLI's file: no sideways scroll, chart text inside, no request out.
+
+    Streamlit is loaded first: its theme (no automargin) then becomes plotly's default, as in the
+    dashboard's process, where the report's charts once lost their tick labels off the edge.
+    """
     pytest.importorskip("playwright.sync_api")
+    pytest.importorskip("streamlit")
     from playwright.sync_api import sync_playwright
 
     from dashboard import server as live
@@ -317,8 +322,19 @@ def test_the_report_in_chromium_fits_1280_px_with_every_chart_label_inside(tmp_p
             return [...svg.querySelectorAll('text')].map(t => t.getBoundingClientRect()).filter(r => r.width &&
                 (r.left < box.left - 1 || r.right > box.right + 1 || r.top < box.top - 1 || r.bottom > box.bottom + 1))
                 .map(r => r.toJSON()); })""")
+        # an axis title drawn over its own tick labels (the y title once sat on the y numbers)
+        overlaps = page.evaluate("""() => [...document.querySelectorAll('svg.main-svg')].flatMap(svg =>
+            ['x', 'y'].flatMap(axis => {
+                const title = svg.querySelector(`.g-${axis}title text`);
+                if (!title) return [];
+                const a = title.getBoundingClientRect();
+                return [...svg.querySelectorAll(`.${axis}tick text`)].map(t => t.getBoundingClientRect())
+                    .filter(b => b.width && a.right > b.left && a.left < b.right && a.bottom > b.top && a.top < b.bottom)
+                    .map(() => axis); }))""")
+        titles = page.evaluate("() => document.querySelectorAll('svg.main-svg .gtitle').length")
         browser.close()
-    assert width <= 1280 and not clipped and not outside
+    assert width <= 1280 and not clipped and not overlaps and not outside
+    assert titles == len(METRICS)
 
 
 def test_report_code_never_imports_streamlit():
