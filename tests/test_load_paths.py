@@ -1,0 +1,70 @@
+"""The dashboard's paths under load (issue #12): shared work, bounded concurrency, the server settings."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import tomllib
+
+from dashboard import common
+from denoising.noise import PRESETS
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_server_settings_that_cost_most_under_load_are_off():
+    config = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text(encoding="utf-8"))
+    assert config["runner"]["postScriptGC"] is False  # a full collection after every visitor's run
+    assert config["server"]["fileWatcherType"] == "none"  # polling every module's file after every run
+
+
+def test_a_small_picture_is_computed_once_for_every_visitor(monkeypatch):
+    calls = []
+
+    def counting(methods, wanted, noisy, noise, failed=None):
+        calls.append(noisy.shape)
+        return {name: noisy.copy() for name in wanted}
+
+    monkeypatch.setattr(common, "run_live", counting)
+    common._shared_lab_outputs.clear()
+    spec = PRESETS["post"]["gaussian"]
+    face = np.random.default_rng(0).random((1, 28, 28, 3), dtype=np.float32)
+    first = common.lab_outputs(face, spec, ["mean", "median"])
+    again = common.lab_outputs(face.copy(), spec, ["mean", "median"])  # another session, the same setting
+    assert len(calls) == 1 and set(first[0]) == set(again[0]) == {"mean", "median"}
+    common.lab_outputs(face, PRESETS["post"]["poisson"], ["mean"])  # another noise: computed
+    assert len(calls) == 2
+    photo = np.zeros((1, 100, 120, 3), np.float32)  # an upload larger than 64×64: live, never kept
+    common.lab_outputs(photo, spec, ["mean"])
+    common.lab_outputs(photo, spec, ["mean"])
+    assert calls[2:] == [(1, 100, 120, 3)] * 2
+
+
+def test_scores_and_pngs_of_small_pictures_are_kept_and_large_ones_are_not():
+    face = np.random.default_rng(1).random((28, 28, 3), dtype=np.float32)
+    assert common.lab_scores(face, {"x": face})["x"]["mae"][0] == 0.0
+    assert common._png_uri(face, 1) == common._png_uri(face.copy(), 1)
+    big = np.zeros((100, 100, 3), np.float32)
+    assert common._png_uri(big, 1).startswith("data:image/png;base64,")
+
+
+def test_the_tables_are_one_shared_object_not_a_copy_per_call():
+    assert common.tables() is common.tables()
+
+
+def test_concurrent_inference_is_bounded_by_the_cores():
+    slots = common.COMPUTE_SLOTS._initial_value  # a BoundedSemaphore remembers its size
+    assert 1 <= slots <= max(1, min(4, os.cpu_count() or 1))
+
+
+def test_torch_threads_are_left_alone_outside_the_server():
+    """Only ``streamlit run dashboard/app.py`` sets one torch thread; it never imports torch itself."""
+    loaded = "torch" in sys.modules
+    before = sys.modules["torch"].get_num_threads() if loaded else None
+    common._one_torch_thread()  # pytest's argv: nothing happens
+    assert ("torch" in sys.modules) == loaded
+    if loaded:
+        assert sys.modules["torch"].get_num_threads() == before
