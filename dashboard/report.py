@@ -46,8 +46,8 @@ from denoising.catalogue import (
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-#: Each example face is enlarged this many times, pixel for pixel (28 px -> 84 px: 8 fit an A4 line).
-FACE_SCALE = 3
+#: Width (px) an example face is enlarged to, pixel for pixel (28 px faces 3x): 8 fit an A4 line.
+FACE_WIDTH = 84
 #: Example faces per noise kind.
 N_FACES = 2
 #: The files whose bytes make the tables' fingerprint (what the numbers were read from).
@@ -69,7 +69,7 @@ table.scores{border-collapse:collapse;font-size:.88em;margin:.4em 0 .2em}
 figure{margin:.8em 0}figcaption,.caption{color:#555;font-size:.85em}
 .chart svg{width:100%;height:auto;display:block}
 .faces{display:flex;flex-wrap:wrap;gap:6px;margin:.3em 0 .8em}
-.faces figure{margin:0;width:84px}.faces img{image-rendering:pixelated;display:block;max-width:100%}
+.faces figure{margin:0;width:84px;max-width:84px}.faces img{image-rendering:pixelated;display:block;max-width:100%}
 .faces figcaption{font-size:.68em;text-align:center;line-height:1.2}
 footer{margin-top:2.5em;border-top:1px solid #ddd;color:#666;font-size:.8em}
 img,svg{max-width:100%}
@@ -263,9 +263,10 @@ def faces_html(rows: list) -> str:
     """One wrapping line of small exact-pixel PNGs per face, each captioned with its method and MAE."""
     parts = []
     for _, cells in rows:
+        scale = max(1, round(FACE_WIDTH / cells[0][2].shape[1]))  # whole pixels; larger faces are not enlarged
         figures = "".join(
-            f'<figure><img src="{png_data_uri(image, FACE_SCALE)}" width="{image.shape[1] * FACE_SCALE}" '
-            f'height="{image.shape[0] * FACE_SCALE}" alt="{html.escape(caption)}">'
+            f'<figure><img src="{png_data_uri(image, scale)}" width="{image.shape[1] * scale}" '
+            f'height="{image.shape[0] * scale}" alt="{html.escape(caption)}">'
             f"<figcaption>{html.escape(caption)}" + (f"<br>{html.escape(score)}" if score else "")
             + "</figcaption></figure>" for caption, score, image in cells)
         parts.append(f'<div class="faces">{figures}</div>')

@@ -15,6 +15,7 @@ import io
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from dashboard_fixtures import make_tables
@@ -151,6 +152,14 @@ def test_example_faces_fit_a_laptop_and_an_a4_page(tables_dir, fake_export):
     assert "break-inside:avoid" in text and "img,svg{max-width:100%}" in text
 
 
+def test_larger_faces_are_not_enlarged_past_the_row_width():
+    face = np.zeros((64, 64, 3), np.float32)
+    text = rep.faces_html([("f", [("Original", "", face), ("With noise", "MAE 0.1", face)])])
+    assert re.findall(r'width="(\d+)"', text) == ["64", "64"]
+    small = rep.faces_html([("f", [("Original", "", face[:28, :28])])])
+    assert re.findall(r'width="(\d+)"', small) == [str(rep.FACE_WIDTH)]
+
+
 def test_the_report_reads_as_an_article(tables_dir, fake_export):
     text = _report(tables_dir)
     assert "What was compared" in text and "In plain words" in text
@@ -189,6 +198,15 @@ def test_cli_refuses_to_overwrite_without_force(tmp_path, tables_dir, capsys, fa
     assert err.count("\n") == 1 and "--force" in err and "Traceback" not in err
     code, _ = _cli(capsys, "--out", out, "--tables", tables_dir, "--faces", 0, "--force")
     assert code == 0 and out.read_text().startswith("<!doctype html>")
+
+
+def test_cli_without_out_writes_a_new_run_folder(tmp_path, tables_dir, monkeypatch, capsys, fake_export):
+    monkeypatch.chdir(tmp_path)
+    code, err = _cli(capsys, "--tables", tables_dir, "--faces", 0)
+    written = list(tmp_path.glob("runs/report-*/report.html"))
+    assert code == 0 and len(written) == 1 and "wrote" in err
+    assert _cli(capsys, "--tables", tables_dir, "--faces", 0)[0] == 0
+    assert len(list(tmp_path.glob("runs/report-*/report.html"))) == 2  # the second run does not replace the first
 
 
 @pytest.mark.parametrize("problem", ["missing", "empty", "bad", "test_set"])
