@@ -126,6 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ReportError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except Exception as error:  # noqa: BLE001 - a reader of this tool gets one line, not a traceback
+        print(f"error: the report could not be made ({type(error).__name__}: {error})", file=sys.stderr)
+        return 2
     print(f"wrote {out} ({len(report.encode('utf-8')) / 1e6:.2f} MB)", file=sys.stderr)
     return 0
 

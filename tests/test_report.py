@@ -222,6 +222,15 @@ def test_cli_says_what_is_wrong_in_one_line(tmp_path, tables_dir, capsys, proble
     assert not (tmp_path / "r.html").exists()
 
 
+def test_cli_turns_an_unexpected_failure_into_one_line(tmp_path, tables_dir, monkeypatch, capsys):
+    def broken(*args, **kwargs):
+        raise KeyError("summary")
+
+    monkeypatch.setattr(make_report, "findings_report", broken)
+    code, err = _cli(capsys, "--out", tmp_path / "r.html", "--tables", tables_dir, "--faces", 0)
+    assert code == 2 and err.startswith("error: ") and err.count("\n") == 1 and "KeyError" in err
+
+
 def test_cli_help_explains_every_flag(capsys):
     with pytest.raises(SystemExit):
         make_report.main(["--help"])
