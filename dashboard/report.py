@@ -325,9 +325,14 @@ def intro_html(data, test_set: str, names: dict[str, str]) -> str:
         "intervals of the mean.</p>")
 
 
-def footer_html(made: _dt.datetime, commit: str, fingerprint: str) -> str:
-    """Date, code version and the tables' fingerprint: enough to find what made the file, and no machine path."""
+def footer_html(made: _dt.datetime, commit: str, fingerprint: str, scored: str = "") -> str:
+    """Dates, code version and the tables' fingerprint: enough to find what made the file, and no machine path.
+
+    ``scored`` is when the tables were computed (their meta.json's ``date_utc``), "" when not recorded.
+    """
     parts = [f"Made {made:%Y-%m-%d %H:%M} UTC with the face-denoising lab"]
+    if re.fullmatch(r"\d{4}-\d\d-\d\d.*", scored):
+        parts.append(f"results computed {scored[:10]}")
     if commit:
         parts.append(f"code at commit {commit}")
     if fingerprint:
@@ -377,5 +382,6 @@ def findings_report(data, test_set: str, examples: list[tuple[str, list]], faces
                    "the original (lower is closer).</p>")
         for noise, rows in examples:
             out.append(f"<h3>{html.escape(noise_label(noise))}</h3>" + faces_html(rows))
-    out.append(footer_html(made, commit, tables_fingerprint(data.folder) if data.folder else ""))
+    out.append(footer_html(made, commit, tables_fingerprint(data.folder) if data.folder else "",
+                           str(data.meta.get("date_utc", ""))))
     return "".join(out) + "</body></html>"
