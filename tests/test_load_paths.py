@@ -68,3 +68,25 @@ def test_torch_threads_are_left_alone_outside_the_server():
     assert ("torch" in sys.modules) == loaded
     if loaded:
         assert sys.modules["torch"].get_num_threads() == before
+
+
+def test_no_page_changes_the_shared_tables(tmp_path, monkeypatch):
+    """The tables are one object for every visitor (st.cache_resource): every page must leave it as read."""
+    from dashboard_fixtures import make_tables
+    from streamlit.testing.v1 import AppTest
+
+    from dashboard.tables import read_tables
+
+    folder = make_tables(tmp_path / "tables", {"lfw": ["lfw_000", "lfw_001", "lfw_002"]})
+    monkeypatch.setenv("DENOISING_TABLES_DIR", str(folder))
+    monkeypatch.setenv("DENOISING_CHECKPOINT_DIR", str(tmp_path / "no_checkpoints"))
+    monkeypatch.setenv("DENOISING_DASHBOARD_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("DENOISING_CELEBA_DIR", raising=False)
+    at = AppTest.from_file(str(REPO / "dashboard" / "app.py"), default_timeout=120).run()
+    for page in ("browse", "distributions", "noise_strength", "method", "noise_lab"):
+        at.switch_page(f"views/{page}.py").run()
+        assert not at.exception, (page, [e.value for e in at.exception])
+    shared, fresh = common.tables(), read_tables(folder)
+    for name in ("per_image", "summary", "timings", "sweep"):
+        assert getattr(shared, name).equals(getattr(fresh, name)), name
+    assert shared.meta == fresh.meta
