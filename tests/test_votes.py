@@ -370,5 +370,6 @@ def test_page_with_a_broken_database_says_so_and_renders(page_env, breakage):
     at = open_page()
     assert not at.exception, [e.value for e in at.exception]
     assert any("Voting is off" in w.value for w in at.warning)
+    assert not [w.value for w in at.warning if str(page_env.parent) in w.value]  # no server folder shown
     assert at.image  # the pictures still show
     assert all(b.disabled for b in at.button if b.key and b.key.startswith(("bt_A_", "bt_B_", "bt_tie_")))

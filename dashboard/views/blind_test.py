@@ -6,6 +6,7 @@ with its question, so a double click stores it once; a database that cannot be u
 with a plain message, and the rest of the page and the app keep working.
 """
 
+import os
 import uuid
 
 import numpy as np
@@ -35,12 +36,17 @@ def plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
+def for_visitor(error: votes.VoteStoreError) -> str:
+    """The error's line with the database's file name only: a visitor never sees the server's folders."""
+    return str(error).replace(str(DB.parent) + os.sep, "")
+
+
 def store_problem() -> str | None:
     """Why votes cannot be stored right now (one plain line), or None."""
     try:
         votes.check_store(DB)
     except votes.VoteStoreError as error:
-        return str(error)
+        return for_visitor(error)
     return None
 
 
@@ -49,7 +55,7 @@ def all_votes():
     try:
         return votes.read_votes(DB), None
     except votes.VoteStoreError as error:
-        return votes.empty_votes(), str(error)
+        return votes.empty_votes(), for_visitor(error)
 
 
 def choose_test_set() -> tuple[str, object]:
@@ -103,7 +109,7 @@ def answer(vote_id: str, choice: str) -> None:
         try:
             new = votes.record_vote(DB, question, choice, st.session_state["bt_session"])
         except votes.VoteStoreError as error:
-            st.session_state["bt_error"] = str(error)
+            st.session_state["bt_error"] = for_visitor(error)
             return  # the same question stays, so the vote can be sent again
         st.session_state["bt_cast"] = st.session_state.get("bt_cast", 0) + int(new)
     st.session_state.pop("bt_error", None)
@@ -155,14 +161,14 @@ def show_results(known, read_error: str | None) -> None:
         st.info(status)
     fit = votes.bradley_terry(part)
     if fit is not None:
-        show_strengths(fit, part)
+        show_strengths(fit, part, kind)
     if not known.empty:
         sessions = known["session_id"].nunique()
         st.caption(f"{plural(len(known), 'vote')} in all, from {plural(sessions, 'browser session')}.")
         common.csv_download(known, "blind-test-votes.csv", "bt_csv", "Download every vote (CSV)")
 
 
-def show_strengths(fit: votes.Strengths, part) -> None:
+def show_strengths(fit: votes.Strengths, part, kind: str) -> None:
     """The Bradley-Terry table and the metrics' agreement with the votes, for one question."""
     table = votes.results_table(fit, part, per_image)
     shown = table.assign(method=table["method"].map(display_name)).rename(columns={
@@ -177,7 +183,8 @@ def show_strengths(fit: votes.Strengths, part) -> None:
                *(f"Rank by {METRIC_SHORT[m]}" for m in METRICS), "Shown in votes", "Picked"]
     st.dataframe(shown[columns], hide_index=True, column_config={
         c: st.column_config.NumberColumn(format="%.2f") for c in ("Strength", "95 % from", "95 % to")})
-    common.chart(strength_chart(shown, display_name(fit.reference)), "blind-test-strengths.html", "bt_strengths")
+    common.chart(strength_chart(shown, display_name(fit.reference)), f"blind-test-strengths-{kind}.html",
+                 "bt_strengths", title=f"Blind test: strength per method · {votes.QUESTIONS[kind]}")
     if fit.left_out:
         st.caption("Not yet compared, even indirectly, with the others: "
                    + ", ".join(display_name(m) for m in fit.left_out) + ".")
