@@ -347,7 +347,8 @@ def archive(path: Path, out_folder: Path | None = None, clear: bool = False,
     (Path, int)
         The copy and the number of votes in it.
     """
-    stamp = (when or _dt.datetime.now(_dt.timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
+    # the name says UTC ("Z"): a time given in another zone is converted, not written as it is
+    stamp = (when or _dt.datetime.now(_dt.timezone.utc)).astimezone(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     target = Path(out_folder or Path(path).parent) / f"votes-{stamp}.sqlite3"
     if target.exists():
         raise VoteStoreError(f"{target} already exists; wait a second and archive again.")

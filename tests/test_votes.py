@@ -173,6 +173,14 @@ def test_the_folder_comes_from_the_environment(tmp_path, monkeypatch):
     assert votes.database_path() == votes.DEFAULT_VOTES_DIR / votes.DB_NAME
 
 
+def test_archive_names_its_copy_in_utc_whatever_the_zone_given(tmp_path):
+    path = tmp_path / votes.DB_NAME
+    votes.record_vote(path, question(), "A", "s")
+    two_hours_east = dt.timezone(dt.timedelta(hours=2))
+    copy, n = votes.archive(path, when=dt.datetime(2026, 1, 2, 5, 4, 5, tzinfo=two_hours_east))
+    assert (copy.name, n) == ("votes-20260102T030405Z.sqlite3", 1)
+
+
 # ---------------------------------------------------------------- drawing questions
 CASES = pd.DataFrame({"test_set": "lfw", "image_id": ["lfw_000", "lfw_001", "lfw_000"],
                       "noise": ["gaussian", "gaussian", "poisson"], "noise_params": [SPEC, SPEC, "{}"],
