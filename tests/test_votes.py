@@ -252,14 +252,19 @@ def test_verdict_waits_for_enough_votes():
     assert votes.verdict(synthetic_votes(3000, seed=6, kind="closer"), "real")[0] is None  # other question only
 
 
-def test_votes_needed_follows_the_interval_width():
-    fit = votes.bradley_terry(synthetic_votes(60, seed=8))
-    needed = fit.votes_needed("median", "mean")
-    diff, low, high = fit.contrast("median", "mean")
-    if low > 0 or high < 0:
-        assert needed == 0
-    else:
-        assert needed == math.ceil(60 * ((high - low) / 2 / abs(diff)) ** 2 - 60)
+def test_votes_needed_is_about_when_the_interval_leaves_a_tie():
+    """60 votes split 60:40 on one pair: with the votes needed more at that split the interval excludes a tie."""
+    def split_60_40(n: int) -> pd.DataFrame:
+        return pd.DataFrame({"method_a": "median", "method_b": "mean",
+                             "answer": ["A"] * (3 * n // 5) + ["B"] * (n - 3 * n // 5)})
+
+    def low_end(n: int) -> float:
+        return votes.bradley_terry(split_60_40(n)).contrast("median", "mean")[1]
+
+    needed = votes.bradley_terry(split_60_40(60)).votes_needed("median", "mean")
+    assert 25 <= needed <= 55 and low_end(60) < 0
+    assert low_end(round(0.85 * (60 + needed))) < 0 < low_end(round(1.15 * (60 + needed)))
+    assert votes.bradley_terry(split_60_40(200)).votes_needed("median", "mean") == 0
     assert votes.votes_for_split(0.6) == 98
 
 
