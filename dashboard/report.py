@@ -363,7 +363,7 @@ def findings_report(data, test_set: str, examples: list[tuple[str, list]], faces
     made : the report's time (UTC, now by default); commit : the code's (found with git by default).
     """
     names = display_names(data.meta)
-    made = made or _dt.datetime.now(_dt.timezone.utc)
+    made = (made or _dt.datetime.now(_dt.timezone.utc)).astimezone(_dt.timezone.utc)  # the footer says UTC
     commit = code_commit() if commit is None else commit
     title = "What removes noise from small face photos best?"
     out = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"

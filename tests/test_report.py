@@ -167,6 +167,8 @@ def test_the_report_reads_as_an_article(tables_dir, fake_export):
     for kind in NOISE_KINDS:
         assert f"<li><b>{htmllib.escape(noise_label(kind))}</b>:" in text  # one sentence per kind
     assert "Made 2026-01-02 03:04 UTC" in text and "commit abc1234" in text
+    east = MADE.astimezone(dt.timezone(dt.timedelta(hours=2)))  # the same moment given in another zone
+    assert "Made 2026-01-02 03:04 UTC" in rep.findings_report(read_tables(tables_dir), "lfw", [], made=east, commit="")
     assert "results computed 2025-11-25" in rep.footer_html(MADE, "", "", "2025-11-25T21:19:41Z")
     assert "results computed" not in rep.footer_html(MADE, "", "", "/home/someone")  # only a date gets through
     assert f"fingerprint {rep.tables_fingerprint(tables_dir)}" in text and len(rep.tables_fingerprint(tables_dir)) == 12
