@@ -106,6 +106,11 @@ def without_path(message: str, folder: str) -> str:
     return message.replace(folder, f"“{celeba_name(folder)}”") if folder else message
 
 
+def without_folder(message: str, folder: str | Path) -> str:
+    """``message`` with every path under the server's ``folder`` cut to what lies below it (a file's name)."""
+    return message.replace(str(folder) + os.sep, "")
+
+
 def folder_exists(folder: str) -> bool:
     """Whether ``folder`` is a directory; a path the system cannot even look up (too long, NUL) is not one."""
     try:
@@ -367,7 +372,7 @@ def _guarded(name: str, compute: Callable[[], np.ndarray], failed: dict[str, str
         if not is_learned(name):
             raise
         # the message names the checkpoint file; visitors see its name, not the server's folder
-        why = str(error).replace(str(checkpoint_dir()) + os.sep, "").splitlines()[0] if str(error) else \
+        why = without_folder(str(error), checkpoint_dir()).splitlines()[0] if str(error) else \
             type(error).__name__
         if failed is None:
             warn_left_out({name: why})

@@ -6,7 +6,6 @@ with its question, so a double click stores it once; a database that cannot be u
 with a plain message, and the rest of the page and the app keep working.
 """
 
-import os
 import uuid
 
 import numpy as np
@@ -38,7 +37,7 @@ def plural(n: int, word: str) -> str:
 
 def for_visitor(error: votes.VoteStoreError) -> str:
     """The error's line with the database's file name only: a visitor never sees the server's folders."""
-    return str(error).replace(str(DB.parent) + os.sep, "")
+    return common.without_folder(str(error), DB.parent)
 
 
 def store_problem() -> str | None:

@@ -31,7 +31,7 @@ def read_card(path: str, stamp: tuple) -> tuple[dict | None, str | None]:
         check_tensor_file(Path(path).with_suffix(".safetensors"))
         return card, None
     except CheckpointError as exc:
-        return None, str(exc).replace(str(Path(path).parent) + "/", "")
+        return None, common.without_folder(str(exc), Path(path).parent)
 
 
 def readable_cards(paths: list) -> dict:
