@@ -55,9 +55,35 @@ def test_the_tables_are_one_shared_object_not_a_copy_per_call():
     assert common.tables() is common.tables()
 
 
-def test_concurrent_inference_is_bounded_by_the_cores():
-    slots = common.COMPUTE_SLOTS._initial_value  # a BoundedSemaphore remembers its size
+def _free_slots() -> int:
+    """How many more inferences could start now (takes every free slot, then gives them back)."""
+    taken = 0
+    while common.COMPUTE_SLOTS.acquire(blocking=False):
+        taken += 1
+    for _ in range(taken):
+        common.COMPUTE_SLOTS.release()
+    return taken
+
+
+def test_each_inference_holds_a_slot_and_gives_it_back_even_when_it_fails():
+    slots = _free_slots()
     assert 1 <= slots <= max(1, min(4, os.cpu_count() or 1))
+    seen = []
+
+    def working(noisy, noise):
+        seen.append(_free_slots())
+        return noisy
+
+    def broken(noisy, noise):
+        seen.append(_free_slots())
+        raise RuntimeError("weights cut short")
+
+    failed: dict[str, str] = {}
+    face = np.zeros((1, 8, 8, 3), np.float32)
+    out = common.run_live({"mean": working, "unet_l1": broken}, ["mean", "unet_l1"], face,
+                          PRESETS["post"]["gaussian"], failed)
+    assert set(out) == {"mean"} and failed == {"unet_l1": "weights cut short"}
+    assert seen == [slots - 1, slots - 1] and _free_slots() == slots  # one slot each while running, none kept
 
 
 def test_torch_threads_are_left_alone_outside_the_server():
