@@ -52,7 +52,7 @@ QUESTIONS = {
 #: Question kind -> the three answer buttons, in the order A, B, can't tell.
 ANSWER_LABELS = {
     "closer": ("A is closer to the original", "B is closer", "Can't tell"),
-    "real": ("A looks more like a real photo", "B looks more real", "Can't tell"),
+    "real": ("A looks more real", "B looks more real", "Can't tell"),  # short: four buttons share a row
 }
 ANSWERS = ("A", "B", "tie")
 #: The methods the study compares: the post's filters and networks, the L1-only U-Net (the GAN's
@@ -502,8 +502,7 @@ def bradley_terry(votes: pd.DataFrame, reference: str | None = None, prior_ties:
 
 
 def _names(methods: Sequence[str]) -> str:
-    labels = [catalogue.display_name(m) for m in methods]
-    return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
+    return catalogue.and_list([catalogue.display_name(m) for m in methods])
 
 
 def verdict(votes: pd.DataFrame, question: str = "real") -> tuple[str | None, str]:

@@ -69,3 +69,30 @@ def test_votes_cast_in_chromium_appear_in_the_results(blind_env):
     assert len(stored) == stored["vote_id"].nunique() == 4
     assert stored["session_id"].nunique() == 1
     assert sorted(stored["answer"][:3]) == ["A", "B", "tie"] and stored["answer"].iloc[3] == "A"
+
+
+def test_answer_buttons_show_their_whole_label_at_1280px(blind_env):
+    """At a 1280 px window every answer button's label fits its button, for both question kinds.
+
+    "A looks more like a real photo" was cut to "A looks more like a real ph…" in the four-column row.
+    "Skip this one" draws a new question without storing a vote, so both kinds come up on one page.
+    """
+    seen: dict[str, list] = {}
+    with serving(blind_env) as server, chromium_page(1500) as page:
+        page.set_viewport_size({"width": 1280, "height": 1500})
+        live.render(page, f"{server}/blind_test", live.PAGES["blind_test"])
+        for _ in range(30):
+            labels = page.evaluate("""() => [...document.querySelectorAll('[data-testid="stButton"] button')].map(b => {
+                const box = b.querySelector('.stMarkdownEllipsis') || b;
+                return [b.innerText, box.scrollWidth, box.clientWidth]; })""")
+            heading = page.locator("h3").first.inner_text()
+            seen.setdefault(heading, labels)
+            if len(seen) == len(votes.QUESTIONS):
+                break
+            page.get_by_role("button", name="Skip this one").click()
+            page.wait_for_timeout(300)
+            live.wait_idle(page)
+    assert len(seen) == len(votes.QUESTIONS), seen
+    clipped = [(label, need, room) for labels in seen.values() for label, need, room in labels if need > room]
+    assert not clipped, f"answer labels cut short at 1280 px: {clipped}"
+    assert not (Path(blind_env["DENOISING_VOTES_DIR"]) / votes.DB_NAME).exists()  # skipping stores nothing
