@@ -24,6 +24,7 @@ from denoising.catalogue import (
     PRESET_PARAMS,
     STRENGTHS,
     SWEEP_STRENGTHS,
+    and_list,
     format_score,
     format_strength,
     mild_to_strong,
@@ -233,7 +234,7 @@ def headline_caption(table: pd.DataFrame, metric: str, names: dict[str, str], no
         if not tied:
             continue
         text = f"{noise_label(noise)}: " + (label(tied[0]) if len(tied) == 1 else
-                                            _and([label(m) for m in tied]) + " (a tie at the shown precision)")
+                                            and_list([label(m) for m in tied]) + " (a tie at the shown precision)")
         if noisy_not_beaten(row, metric):
             text += f", yet no method beats the noisy input ({format_score(metric, row['noisy'])}, orange)"
         parts.append(text)
@@ -323,7 +324,7 @@ def best_sentence(noise: str, row: pd.Series, names: dict[str, str], metric: str
     few = fewer_faces(counts)
     label = lambda m: names.get(m, m) + (f" (on {few[m]} faces only)" if m in few else "")  # noqa: E731
     if len(tied) > 1:
-        text = f"**{noise_label(noise)}**: {_and([label(m) for m in tied])} tie for {SCORE_WORDS[metric]} " \
+        text = f"**{noise_label(noise)}**: {and_list([label(m) for m in tied])} tie for {SCORE_WORDS[metric]} " \
                f"({_score(metric, row[best])} at the shown precision)"
     else:
         text = f"**{noise_label(noise)}**: {label(best)} has {SCORE_WORDS[metric]} ({_score(metric, row[best])})"
@@ -432,9 +433,7 @@ def read_sweep(path: Path) -> pd.DataFrame:
 
 def strengths_text(kind: str, values: list[float]) -> str:
     """E.g. ``"σ 0.02"``, ``"σ 0.02 and 0.05"``, ``"peak 8, 4 and 2"`` (in the order given)."""
-    shown = [format_strength(v) for v in values]
-    listed = shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]
-    return f"{strength_symbol(kind)} {listed}"
+    return f"{strength_symbol(kind)} {and_list([format_strength(v) for v in values])}"
 
 
 def log_strength_axis(kind: str) -> bool:
@@ -603,14 +602,10 @@ def training_notice(ranges: dict[str, tuple[float, float]], kind: str, value: fl
     if not outside:
         return None
     # display names hold commas and brackets: list them with "and", one clause per training strength
-    trained = "; ".join(f"{_and(methods)} {'was' if len(methods) == 1 else 'were'} trained on {text}"
+    trained = "; ".join(f"{and_list(methods)} {'was' if len(methods) == 1 else 'were'} trained on {text}"
                         for text, methods in outside.items())
     return (f"{strength_text(kind, value)} is outside what the networks were trained on: {trained}. Expect them to "
             "do worse here than at their training strength; the Noise strength page shows by how much.")
-
-
-def _and(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def loss_text(card: dict, short: bool = False) -> str | None:

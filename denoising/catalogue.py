@@ -278,9 +278,14 @@ def display_name(method: str) -> str:
     return info.display_name if info else method
 
 
+def and_list(items: list[str]) -> str:
+    """Items as a sentence lists them: "A", "A and B", "A, B and C" (in the order given)."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
 __all__ = ["NOISE_KINDS", "NOISE_NAMES", "NOISE_LABELS", "NOISE_DESCRIPTIONS", "Strength", "STRENGTHS",
            "PRESET_PARAMS", "DEFAULT_PRESET", "SWEEP_STRENGTHS", "STRENGTH_ENDS", "format_strength",
            "strength_symbol", "strength_text", "runs_downwards", "mild_to_strong", "FAMILIES", "MethodInfo", "METHODS", "ARCHS", "ARCH_MODEL", "RANGE_ARCHS",
            "SCHEDULES", "SELECT_ON", "TRAINING_LOSSES", "TRAINING_LOSSES_SHORT", "MODEL_CLASS_NAMES",
            "METRICS", "HIGHER_IS_BETTER", "METRIC_SHORT", "METRIC_LABELS", "format_score", "SCORE_COLUMN_FORMAT", "TEST_SET_TITLES", "test_set_title",
-           "noise_label", "display_name"]
+           "noise_label", "display_name", "and_list"]

@@ -62,3 +62,9 @@ def test_sweep_has_six_strengths_per_kind_including_the_posts():
         assert catalogue.PRESET_PARAMS["post"][kind][parameter] in strengths, kind
         for value in strengths:  # every sweep strength is a valid noise of that kind
             NoiseSpec(kind, {**catalogue.PRESET_PARAMS["post"][kind], parameter: value})
+
+
+def test_and_list_reads_as_a_sentence():
+    from denoising.catalogue import and_list
+
+    assert [and_list(["A"]), and_list(["A", "B"]), and_list(["A", "B", "C"])] == ["A", "A and B", "A, B and C"]
