@@ -114,6 +114,22 @@ def make_celeba(folder: Path) -> Path:
     return folder
 
 
+def evaluate_unet_l1(folder: Path, checkpoints: Path) -> int:
+    """scripts/evaluate.py with the U-Net (L1) of ``checkpoints`` on two blank 28 px "CelebA" test faces under
+    Gaussian noise, writing to ``folder``/tables; its exit status."""
+    from scripts import evaluate
+
+    cache = folder / "cache"
+    cache.mkdir()
+    np.save(cache / "images.npy", np.zeros((2, 28, 28, 3), np.uint8))
+    pd.DataFrame({"image_id": ["000001.jpg", "000002.jpg"], "split": "test", "identity": "",
+                  "source": "celeba"}).to_csv(cache / "faces.csv", index=False)
+    (cache / "meta.json").write_text(json.dumps({"size": 28}))
+    return evaluate.main(["--data", str(cache), "--no-lfw", "--methods", "unet_l1", "--noise", "gaussian",
+                          "--workers", "1", "--quiet", "--checkpoints", str(checkpoints), "--out",
+                          str(folder / "tables")])
+
+
 def make_checkpoint(folder: Path, sigma: float = math.sqrt(0.1)) -> Path:
     """An untrained autoencoder checkpoint for Gaussian noise of ``sigma`` (the post's), with a short fake history."""
     import torch

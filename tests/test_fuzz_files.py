@@ -276,24 +276,14 @@ def test_the_shipped_weights_pass_the_header_check():
 
 def test_evaluate_reports_a_cut_weights_file_in_one_line(saved, tmp_path, capsys):
     """scripts/evaluate.py with cut-short weights (the card's hash updated to match): exit 2, one line naming them."""
-    import pandas as pd
-
-    from scripts import evaluate
+    from dashboard_fixtures import evaluate_unet_l1
 
     weights = saved.with_suffix(".safetensors")
     weights.write_bytes(weights.read_bytes()[:-10])
     card = json.loads(saved.with_suffix(".json").read_text())
     card["weights_sha256"] = ckpt._sha256(weights)
     saved.with_suffix(".json").write_text(json.dumps(card))
-    cache = tmp_path / "cache"
-    cache.mkdir()
-    np.save(cache / "images.npy", np.zeros((2, 28, 28, 3), np.uint8))
-    pd.DataFrame({"image_id": ["000001.jpg", "000002.jpg"], "split": "test", "identity": "",
-                  "source": "celeba"}).to_csv(cache / "faces.csv", index=False)
-    (cache / "meta.json").write_text(json.dumps({"size": 28}))
-    code = evaluate.main(["--data", str(cache), "--no-lfw", "--methods", "unet_l1", "--noise", "gaussian",
-                          "--workers", "1", "--quiet", "--checkpoints", str(saved.parent), "--out",
-                          str(tmp_path / "tables")])
+    code = evaluate_unet_l1(tmp_path, saved.parent)
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and weights.name in err[0] and "truncated or corrupt" in err[0], err
     assert not (tmp_path / "tables" / "summary.csv").exists()

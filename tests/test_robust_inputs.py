@@ -98,20 +98,10 @@ def test_card_that_does_not_describe_its_weights_is_refused_before_the_real_buil
                                              ({"model_kwargs": "base=8"}, "'model_kwargs' must be a JSON object")])
 def test_evaluate_refuses_a_bad_card_in_one_line_without_building(saved, no_build, tmp_path, capsys, changes,
                                                                    field):
-    import pandas as pd
+    from dashboard_fixtures import evaluate_unet_l1
 
-    from scripts import evaluate
-
-    cache = tmp_path / "cache"
-    cache.mkdir()
-    np.save(cache / "images.npy", np.zeros((2, 28, 28, 3), np.uint8))
-    pd.DataFrame({"image_id": ["000001.jpg", "000002.jpg"], "split": "test", "identity": "",
-                  "source": "celeba"}).to_csv(cache / "faces.csv", index=False)
-    (cache / "meta.json").write_text(json.dumps({"size": 28}))
     _edit_card(saved, **changes)
-    code = evaluate.main(["--data", str(cache), "--no-lfw", "--methods", "unet_l1", "--noise", "gaussian",
-                          "--workers", "1", "--quiet", "--checkpoints", str(saved.parent), "--out",
-                          str(tmp_path / "tables")])
+    code = evaluate_unet_l1(tmp_path, saved.parent)
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "unet_l1-gaussian.json" in err[0] and field in err[0], err
     assert not (tmp_path / "tables" / "summary.csv").exists()
