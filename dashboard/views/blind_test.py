@@ -154,7 +154,6 @@ def show_results(known, read_error: str | None) -> None:
     sentence, status = votes.verdict(known, kind)
     if sentence:
         st.success(f"**The post's claim** (the autoencoder looked better than the filters): {sentence}")
-    if sentence:
         st.caption(status)
     else:
         st.info(status)
