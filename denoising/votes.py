@@ -382,6 +382,11 @@ class Strengths:
     n_votes: int  #: votes in the fit, "can't tell" included
     left_out: tuple[str, ...] = ()  #: methods never compared, even indirectly, with the reference
 
+    def intervals(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each method's 95 % interval (low, high), in the order of :attr:`methods` (the reference's is 0 to 0)."""
+        half = Z95 * np.sqrt(np.clip(np.diag(self.cov), 0, None))
+        return self.coef - half, self.coef + half
+
     def contrast(self, a: str, b: str) -> tuple[float, float, float]:
         """Strength of ``a`` minus ``b`` (log-odds that ``a`` is picked over ``b``) and its 95 % interval."""
         i, j = self.methods.index(a), self.methods.index(b)
@@ -595,10 +600,10 @@ def results_table(fit: Strengths, votes: pd.DataFrame, per_image: pd.DataFrame) 
         noise_seed=per_image["noise_seed"].astype("int64"), psnr=np.minimum(per_image["psnr"], 100.0))
     scores = scores.merge(shown.assign(noise_seed=shown["noise_seed"].astype("int64")), how="inner")
     means = scores[scores["method"].isin(fit.methods)].groupby("method")[list(catalogue.METRICS)].mean()
-    half = Z95 * np.sqrt(np.clip(np.diag(fit.cov), 0, None))
+    low, high = fit.intervals()
     choice = picked(votes)
     table = pd.DataFrame({
-        "method": fit.methods, "strength": fit.coef, "ci_low": fit.coef - half, "ci_high": fit.coef + half,
+        "method": fit.methods, "strength": fit.coef, "ci_low": low, "ci_high": high,
         "votes": [int(((votes["method_a"] == m) | (votes["method_b"] == m)).sum()) for m in fit.methods],
         "picked": [int((choice == m).sum()) for m in fit.methods]})
     table["rank_votes"] = table["strength"].rank(ascending=False, method="min").astype(int)

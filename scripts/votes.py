@@ -57,10 +57,10 @@ def summary_text(path: Path) -> str:
         lines += ["", f"{text} ({len(part)} votes, {int((part['answer'] == 'tie').sum())} can't tell)"]
         fit = votes.bradley_terry(part)
         if fit is not None:
-            half = [votes.Z95 * max(fit.cov[i, i], 0.0) ** 0.5 for i in range(len(fit.methods))]
             lines.append(f"  strength: log-odds of being picked over {display_name(fit.reference)}")
-            for method, coef, h in sorted(zip(fit.methods, fit.coef, half, strict=True), key=lambda r: -r[1]):
-                lines.append(f"  {display_name(method):<42} {coef:+6.2f}  [{coef - h:+6.2f}, {coef + h:+6.2f}]")
+            rows = zip(fit.methods, fit.coef, *fit.intervals(), strict=True)
+            for method, coef, low, high in sorted(rows, key=lambda r: -r[1]):
+                lines.append(f"  {display_name(method):<42} {coef:+6.2f}  [{low:+6.2f}, {high:+6.2f}]")
         sentence, status = votes.verdict(known, kind)
         lines.append(f"  {sentence or status}")
     return "\n".join(lines)

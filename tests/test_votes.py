@@ -216,6 +216,10 @@ def test_bradley_terry_recovers_a_known_ordering():
         assert estimated[method] == pytest.approx(truth - TRUE_STRENGTH["noisy"], abs=0.25), method
     diff, low, high = fit.contrast("autoencoder", "median")
     assert low < 0.8 < high and low > 0
+    lows, highs = fit.intervals()  # against the reference: the same as the contrast with it
+    assert lows[0] == highs[0] == 0.0
+    k = fit.methods.index("autoencoder")
+    assert (lows[k], highs[k]) == pytest.approx(fit.contrast("autoencoder", "noisy")[1:])
 
 
 def test_intervals_shrink_with_more_votes():
