@@ -44,10 +44,13 @@ def test_without_a_face_the_centred_square_is_used():
 
 
 def test_a_face_near_the_edge_keeps_a_whole_square_inside_the_picture():
-    image = _astronaut()[:120, 40:]  # her face close to the top edge
+    image = _astronaut()[20:140, 40:]  # her face so close to the top edge that its frame would cross it
     crop = crop_to_face(image)
+    assert crop.face is not None
+    face_left, face_top, width, height = crop.face
     left, top, side = crop.square
-    assert left >= 0 and top >= 0 and left + side <= image.shape[1] and top + side <= image.shape[0]
+    assert face_top + height / 2 + width * FACE_FRAME[2] - side / 2 < 0  # where the frame would start: above
+    assert top == 0 and left >= 0 and left + side <= image.shape[1] and top + side <= image.shape[0]
     assert crop.pixels.shape[:2] == (side, side)
 
 
