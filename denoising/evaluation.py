@@ -544,7 +544,7 @@ def load_sweep_tables(directory: str | Path) -> SweepTables:
     missing = [SWEEP_FILES[k] for k in ("per_image", "summary") if not (folder / SWEEP_FILES[k]).is_file()]
     if missing:
         raise FileNotFoundError(f"no sweep tables in {folder} (missing {', '.join(missing)}); run scripts/sweep.py first")
-    from denoising.tables_schema import read_sweep_results, timings_table
+    from denoising.tables_schema import check_row_count, read_sweep_results, timings_table
 
     read = read_sweep_results(folder, SWEEP_FILES, SWEEP_PER_IMAGE_DTYPES, SWEEP_SUMMARY_COLUMNS)
     per_image, summary, meta = read["per_image"], read["summary"], read["meta"]
@@ -552,10 +552,8 @@ def load_sweep_tables(directory: str | Path) -> SweepTables:
     timing = timings_table(timings) if timings.is_file() else pd.DataFrame(columns=SWEEP_TIMING_COLUMNS)
     if "strength" in timing.columns:
         timing["strength"] = pd.to_numeric(timing["strength"], errors="coerce")
-    written = meta.get("rows", {}).get("timings")
-    if timings.is_file() and written is not None and len(timing) != written:
-        raise TableError(f"{timings.name} has {len(timing)} rows but {SWEEP_FILES['meta']} says {written} were "
-                         "written: the file is incomplete.")
+    if timings.is_file():
+        check_row_count(timings.name, len(timing), SWEEP_FILES["meta"], meta.get("rows", {}).get("timings"))
     return SweepTables(per_image, summary, timing, meta)
 
 

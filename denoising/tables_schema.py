@@ -288,12 +288,16 @@ def meta_file(path: Path) -> dict:
 # ----------------------------------------------------------------------------- the tables together
 
 
+def check_row_count(name: str, rows: int, meta_name: str, written: int | None) -> None:
+    """A table ``name`` of ``rows`` rows against the count its meta file recorded (None: not recorded)."""
+    if written is not None and rows != written:
+        raise TableError(f"{name} has {rows} rows but {meta_name} says {written} were written: the file is incomplete.")
+
+
 def _check_rows(frames: dict[str, pd.DataFrame | None], files: dict[str, str], meta: dict) -> None:
-    rows = meta.get("rows", {})
     for key, frame in frames.items():
-        if frame is not None and key in rows and len(frame) != rows[key]:
-            raise TableError(f"{files[key]} has {len(frame)} rows but {files['meta']} says {rows[key]} were "
-                             "written: the file is incomplete.")
+        if frame is not None:
+            check_row_count(files[key], len(frame), files["meta"], meta.get("rows", {}).get(key))
 
 
 def _check_faces(per_image: pd.DataFrame, files: dict[str, str], meta: dict) -> None:
@@ -535,10 +539,7 @@ def sweep_summary_table(path: Path, columns: list[str]) -> pd.DataFrame:
 def _check_sweep_counts(per_image_rows: int, summary: pd.DataFrame | None, files: dict[str, str],
                         meta: dict) -> None:
     """The Parquet file's row count against ``sweep_meta.json``'s record and the summary's ``n_images``."""
-    written = meta.get("rows", {}).get("per_image")
-    if written is not None and per_image_rows != written:
-        raise TableError(f"{files['per_image']} has {per_image_rows} rows but {files['meta']} says {written} were "
-                         "written: the file is incomplete.")
+    check_row_count(files["per_image"], per_image_rows, files["meta"], meta.get("rows", {}).get("per_image"))
     if summary is not None and int(summary["n_images"].sum()) != per_image_rows:
         raise TableError(f"{files['summary']} counts {int(summary['n_images'].sum())} faces in all but "
                          f"{files['per_image']} has {per_image_rows} rows: one of them is incomplete.")
@@ -591,10 +592,7 @@ def read_sweep_results(folder: str | Path, files: dict[str, str], per_image_dtyp
     meta = meta_file(paths["meta"]) if paths["meta"].is_file() else {}
     summary = sweep_summary_table(paths["summary"], summary_columns) if paths["summary"].is_file() else None
     if summary is not None:
-        written = meta.get("rows", {}).get("summary")
-        if written is not None and len(summary) != written:
-            raise TableError(f"{files['summary']} has {len(summary)} rows but {files['meta']} says {written} were "
-                             "written: the file is incomplete.")
+        check_row_count(files["summary"], len(summary), files["meta"], meta.get("rows", {}).get("summary"))
     per_image = None
     if paths["per_image"].is_file():
         if read_rows:
@@ -608,6 +606,6 @@ def read_sweep_results(folder: str | Path, files: dict[str, str], per_image_dtyp
     return {"per_image": per_image, "summary": summary, "meta": meta}
 
 
-__all__ = ["TableError", "read_results", "check_meta", "meta_file", "per_image_table", "summary_table",
+__all__ = ["TableError", "read_results", "check_row_count", "check_meta", "meta_file", "per_image_table", "summary_table",
            "timings_table", "read_csv", "MAX_SEED", "FACE_SIZE_RANGE", "parquet_file", "sweep_per_image_table",
            "sweep_summary_table", "read_sweep_results"]
