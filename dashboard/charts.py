@@ -283,9 +283,14 @@ def _strength_layout(fig: go.Figure, sweep: pd.DataFrame, kind: str, metric: str
     for x, text, anchor in ((0, f"← {mild}", "left"), (1, f"{strong} →", "right")):
         fig.add_annotation(x=x, y=1.0, xref="paper", yref="paper", text=text, showarrow=False, xanchor=anchor,
                            yanchor="bottom", font=dict(color="grey"))
+    # the legend sits at the figure's foot (container coordinates; plotly widens the bottom margin to hold it),
+    # never at a fraction of the plot's height below the axis: more methods, more legend rows, a shorter plot
+    # and the legend rose over the axis title. The figure grows by a row of the half-page legend per two entries.
+    entries = sum(1 for trace in fig.data if trace.showlegend is not False)
     fig.update_layout(title=dict(text=noise_label(kind), x=0.5, xanchor="center"), yaxis_title=METRIC_LABELS[metric],
-                      margin=dict(l=10, r=10, t=60, b=10), height=430, hovermode="closest",
-                      legend=dict(orientation="h", yanchor="top", y=-0.22, x=0))
+                      margin=dict(l=10, r=10, t=60, b=10), height=max(430, 400 + 30 * -(-entries // 2)),
+                      hovermode="closest",
+                      legend=dict(orientation="h", yref="container", yanchor="bottom", y=0, x=0))
 
 
 #: Smallest margins (px) of a downloaded chart: the page's charts use tight margins that a stand-alone

@@ -109,3 +109,40 @@ def test_runs_from_any_folder(dashboard_env, tmp_path):
                 page.wait_for_function(f"before => ({STRENGTH_IN_URL})() !== before", arg=before)
                 live.wait_idle(page)
             assert shown in caption.inner_text()
+
+
+def test_strength_chart_legend_stays_clear_of_its_axes(tmp_path):
+    """Noise strength's chart with every method chosen, at its half-page width (about 400 px in a 1280 px window).
+
+    The legend hung at a fixed fraction of the plot's height below it: each extra row of legend shrank the plot,
+    so with many methods the legend rose over the x-axis title, scrolled, and the y-axis title was cut off.
+    """
+    if not Path(live.CHROMIUM).is_file():
+        pytest.skip(f"{live.CHROMIUM} is missing (install Debian's chromium: apt-get install chromium)")
+    pytest.importorskip("playwright.sync_api")
+    import pandas as pd
+
+    from dashboard.charts import method_colors, strength_curves
+    from denoising.catalogue import display_name
+
+    sweep = pd.read_csv(Path(__file__).resolve().parents[1] / "checkpoints" / "tables" / "sweep_summary.csv")
+    part = sweep[(sweep["test_set"] == "celeba_test") & (sweep["noise"] == "poisson")]
+    methods = list(dict.fromkeys(part["method"]))
+    fig = strength_curves(part, "poisson", "psnr", methods, {m: display_name(m) for m in methods},
+                          method_colors(methods), {"unet_range": (2.0, 1024.0), "autoencoder": (256.0, 256.0)})
+    fig.update_layout(width=400)
+    page_file = tmp_path / "chart.html"
+    page_file.write_text(fig.to_html(include_plotlyjs=True), encoding="utf-8")
+    with chromium_page(1200) as page:
+        page.goto(page_file.as_uri())
+        page.wait_for_selector(".js-plotly-plot .legend .traces")
+        box = page.evaluate("""() => {
+            const p = document.querySelector('.js-plotly-plot'), r = s => p.querySelector(s).getBoundingClientRect();
+            const items = [...p.querySelectorAll('.legend .traces')].map(e => e.getBoundingClientRect());
+            const bar = p.querySelector('.legend .scrollbar');
+            return {xtitle: r('.g-xtitle text').bottom, legend: Math.min(...items.map(b => b.top)),
+                    plot: r('.nsewdrag').height, ytitle: r('.g-ytitle text').height,
+                    scrolls: !!bar && Number(bar.getAttribute('height') || 0) > 0}; }""")
+    assert box["xtitle"] <= box["legend"], box  # no legend row over the axis title
+    assert not box["scrolls"], box  # every method's entry in sight
+    assert box["plot"] >= box["ytitle"] - 40, box  # the y-axis title is not cut at the top and bottom
