@@ -528,7 +528,9 @@ def verdict(votes: pd.DataFrame, question: str = "real") -> tuple[str | None, st
     """
     part = votes[votes["question"] == question]
     model, filters = CLAIM
-    fit = bradley_terry(part)
+    # the claim's own method at 0: the fit keeps what is linked to it (contrasts do not depend on the
+    # reference), so votes between it and the filters count even while the noisy input is compared elsewhere
+    fit = bradley_terry(part, reference=model)
     asked = f"“{QUESTIONS[question]}”"
     if fit is None or model not in fit.methods or any(f not in fit.methods for f in filters):
         return None, (f"No verdict yet: {len(part)} votes on {asked} so far, not yet comparing {_names([model])} with "

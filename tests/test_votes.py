@@ -256,6 +256,16 @@ def test_verdict_waits_for_enough_votes():
     assert votes.verdict(synthetic_votes(3000, seed=6, kind="closer"), "real")[0] is None  # other question only
 
 
+def test_verdict_uses_the_claims_votes_when_the_noisy_input_is_compared_apart():
+    """Autoencoder against the filters in one group of votes, the noisy input only against pix2pix in another."""
+    rng = np.random.default_rng(9)
+    claim = [{"method_a": "autoencoder", "method_b": ("mean", "median")[k % 2], "question": "real",
+              "answer": "A" if rng.random() < 0.75 else "B"} for k in range(300)]
+    apart = [{"method_a": "noisy", "method_b": "pix2pix", "question": "real", "answer": "B"}] * 40
+    sentence, status = votes.verdict(pd.DataFrame(claim + apart))
+    assert sentence is not None and "claim holds" in sentence, status
+
+
 def test_votes_needed_is_about_when_the_interval_leaves_a_tie():
     """60 votes split 60:40 on one pair: with the votes needed more at that split the interval excludes a tie."""
     def split_60_40(n: int) -> pd.DataFrame:
