@@ -28,6 +28,7 @@ from dashboard.tables import tables_dir as tables_dir
 from denoising import catalogue
 from denoising.catalogue import format_strength as format_strength
 from denoising.noise import PRESETS, NoiseSpec
+from denoising.tables_schema import FILES
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 HOW_TO_SWEEP = (
@@ -631,7 +632,7 @@ def sidebar() -> None:
             st.warning(f"The CelebA folder “{celeba_name(folder)}” set up on the server does not exist; showing "
                        "the built-in faces only.")
         # the files' presence, not their contents: reading them here held up every page's title on a cold start
-        if not any((tables_dir() / name).is_file() for name in ("per_image.csv", "summary.csv")):
+        if not any((tables_dir() / FILES[key]).is_file() for key in ("per_image", "summary")):
             st.info("No result tables found yet; run `python scripts/evaluate.py --data .cache/faces/<your prepared faces> --out checkpoints/tables` to make them.")
 
 

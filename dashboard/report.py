@@ -44,6 +44,7 @@ from denoising.catalogue import (
     noise_label,
     test_set_title,
 )
+from denoising.tables_schema import FILES
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 #: Width (px) an example face is enlarged to, pixel for pixel (28 px faces 3x): 8 fit an A4 line.
@@ -51,7 +52,7 @@ FACE_WIDTH = 84
 #: Example faces per noise kind.
 N_FACES = 2
 #: The files whose bytes make the tables' fingerprint (what the numbers were read from).
-FINGERPRINT_FILES = ("summary.csv", "per_image.csv", "meta.json")
+FINGERPRINT_FILES = (FILES["summary"], FILES["per_image"], FILES["meta"])
 #: A method's outputs for a batch of noisy faces: (noisy batch, noise spec, method names) -> {name: batch}.
 Outputs = Callable[[np.ndarray, object, list[str]], dict[str, np.ndarray]]
 
