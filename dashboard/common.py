@@ -56,6 +56,10 @@ DEFAULT_CELEBA_NAME = "CelebA"  # the name DENOISING_CELEBA_DIR's folder is list
 #: uploads decoded at the same time by the whole server, and how long a further one waits for a turn
 UPLOAD_SLOTS = threading.BoundedSemaphore(2)
 UPLOAD_WAIT_S = 20.0
+#: PNG chart downloads drawn at the same time by the whole server (each starts a headless Chromium of a few
+#: hundred MB), and how long a further one waits before it gets a PNG saying the server is busy
+EXPORT_SLOTS = threading.BoundedSemaphore(1)
+EXPORT_WAIT_S = 30.0
 #: denoising runs at the same time for the whole server: one per core, so visitors moving sliders at the
 #: same moment queue for a few milliseconds each instead of slowing every run down together
 COMPUTE_SLOTS = threading.BoundedSemaphore(max(1, min(4, os.cpu_count() or 1)))
@@ -610,12 +614,17 @@ def png_export_works() -> bool:
 
 
 def _chart_png(fig, title: str | None) -> bytes:
-    """The chart as PNG; if the export fails after all, a PNG that says so instead of a traceback."""
+    """The chart as PNG, one export at a time (:data:`EXPORT_SLOTS`); if it fails, a PNG that says so."""
     from dashboard.charts import figure_png
     from dashboard.images import message_png
 
-    return figure_png(fig, title) or message_png("This chart could not be drawn as PNG here; "
-                                                 "use the HTML download instead.")
+    if not EXPORT_SLOTS.acquire(timeout=EXPORT_WAIT_S):
+        return message_png("The server is busy drawing other charts; try again in a moment, or use the HTML download.")
+    try:
+        png = figure_png(fig, title)
+    finally:
+        EXPORT_SLOTS.release()
+    return png or message_png("This chart could not be drawn as PNG here; use the HTML download instead.")
 
 
 def sidebar() -> None:

@@ -316,6 +316,28 @@ def test_a_png_download_that_cannot_be_drawn_is_a_picture_saying_so(monkeypatch)
     assert png.startswith(b"\x89PNG")
 
 
+def test_png_downloads_are_drawn_one_at_a_time_and_a_waiting_one_says_busy(monkeypatch):
+    """Each PNG starts a Chromium: a second visitor waits for the first, then gets a picture saying so."""
+    pytest.importorskip("streamlit")
+    import plotly.graph_objects as go
+
+    from dashboard import charts, common
+
+    drawn = []
+    monkeypatch.setattr(charts, "figure_png", lambda fig, title: drawn.append(title) or b"\x89PNG drawn")
+    monkeypatch.setattr(common, "EXPORT_WAIT_S", 0.01)
+    fig = go.Figure(go.Bar(x=[1], y=[2]))
+    assert common.EXPORT_SLOTS.acquire(blocking=False)  # another visitor's export is running
+    try:
+        busy = common._chart_png(fig, "second")
+    finally:
+        common.EXPORT_SLOTS.release()
+    assert busy.startswith(b"\x89PNG") and busy != b"\x89PNG drawn" and drawn == []
+    assert common._chart_png(fig, "third") == b"\x89PNG drawn" and drawn == ["third"]
+    assert common.EXPORT_SLOTS.acquire(blocking=False)  # given back afterwards
+    common.EXPORT_SLOTS.release()
+
+
 @needs_exporter
 def test_a_chart_downloads_as_png():
     import plotly.graph_objects as go
