@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import html
+import logging
 import re
 import subprocess
 from collections.abc import Callable
@@ -47,6 +48,7 @@ from denoising.catalogue import (
 from denoising.tables_schema import FILES
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+_log = logging.getLogger(__name__)
 #: Width (px) an example face is enlarged to, pixel for pixel (28 px faces 3x): 8 fit an A4 line.
 FACE_WIDTH = 84
 #: Example faces per noise kind.
@@ -386,3 +388,83 @@ def findings_report(data, test_set: str, examples: list[tuple[str, list]], faces
     out.append(footer_html(made, commit, tables_fingerprint(data.folder) if data.folder else "",
                            str(data.meta.get("date_utc", ""))))
     return "".join(out) + "</body></html>"
+
+
+# ----------------------------------------------------------------------------- from a tables folder (the CLI)
+class ReportError(Exception):
+    """Something the user can fix (a missing folder, unusable tables, an unknown test set); one line."""
+
+
+def load_report_tables(tables: Path, test_set: str | None):
+    """The tables of a folder and the test set to report (CelebA's when present), or a :class:`ReportError`."""
+    from dashboard.tables import read_tables
+
+    if not tables.is_dir():
+        raise ReportError(f"no tables folder at {tables} (pass --tables DIR, a folder holding summary.csv)")
+    data = read_tables(tables)
+    if data.error:
+        raise ReportError(f"the tables in {tables} cannot be used: {data.error}")
+    if data.empty or data.summary.empty:
+        raise ReportError(f"no result tables (summary.csv, per_image.csv) in {tables}; make them with "
+                          "scripts/evaluate.py")
+    sets = data.test_sets()
+    chosen = test_set or sets[0]
+    if chosen not in sets:
+        raise ReportError(f"unknown test set {chosen!r}; the tables have: {', '.join(sets)}")
+    return data, chosen
+
+
+def report_face_bank(data, test_set: str):
+    """(faces, the test set they belong to): CelebA from DENOISING_CELEBA_DIR when set, else the built-in LFW faces."""
+    import os
+
+    from dashboard import facesource
+
+    size = facesource.meta_face_size(data.meta)
+    folder = os.environ.get("DENOISING_CELEBA_DIR", "").strip()
+    if test_set != "lfw" and folder:
+        ids = list(dict.fromkeys(data.per_image.loc[data.per_image["test_set"] == test_set, "image_id"].astype(str)))
+        try:
+            return facesource.celeba_bank(Path(folder), ids, size, facesource.dashboard_cache_dir()), test_set
+        except (facesource.FaceSourceError, OSError) as error:
+            _log.warning("note: %s Using the built-in LFW faces for the examples.", error)
+    if test_set == "lfw" or "lfw" in data.test_sets():
+        return facesource.lfw_bank(size), "lfw"
+    return None, test_set
+
+
+def registry_outputs(checkpoints: Path | None) -> Outputs:
+    """A runner for :func:`example_faces`: each method from the registry, once per batch; a broken one is left out."""
+    from dashboard.tables import checkpoint_dir
+    from denoising.registry import build_registry
+
+    methods = build_registry(checkpoints or checkpoint_dir())
+
+    def outputs(noisy: np.ndarray, spec, wanted: list[str]) -> dict[str, np.ndarray]:
+        done = {}
+        for name in wanted:
+            method = methods.get(name)
+            if method is None or not method.available(spec.kind):
+                continue
+            try:
+                done[name] = np.asarray(method(noisy, spec), np.float32)
+            except Exception as error:  # noqa: BLE001 - a broken checkpoint leaves one picture out, not the report
+                _log.warning("note: %s left out of the examples: %s", name, error)
+        return done
+
+    return outputs
+
+
+def report_from_folder(tables: Path, test_set: str | None = None, checkpoints: Path | None = None,
+                       n_faces: int = N_FACES) -> str:
+    """The report of a tables folder, as :func:`findings_report` (what ``scripts/make_report.py`` writes).
+
+    ``n_faces`` example faces per noise kind (0: none), drawn from the test set's own photos where
+    ``DENOISING_CELEBA_DIR`` provides them, else the built-in LFW faces; ``checkpoints`` holds the networks.
+    Raises :class:`ReportError` for a missing or unusable folder or an unknown test set.
+    """
+    data, test_set = load_report_tables(tables, test_set)
+    bank, face_set = report_face_bank(data, test_set) if n_faces else (None, test_set)
+    examples = example_faces(data.per_image, data.summary, bank, face_set, test_set, registry_outputs(checkpoints),
+                             display_names(data.meta), n_faces) if bank else []
+    return findings_report(data, test_set, examples, faces_note(test_set, face_set))

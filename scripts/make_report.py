@@ -14,21 +14,13 @@ python scripts/make_report.py --tables runs/evaluate-<time>      # a run folder;
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
-import numpy as np
-
-from dashboard.report import display_names, example_faces, faces_note, findings_report
-from dashboard.tables import checkpoint_dir, read_tables
+from dashboard.report import ReportError, report_from_folder
 from denoising.runs import SHIPPED_TABLES, new_run_dir
 
 REPORT_NAME = "report.html"
-
-
-class ReportError(Exception):
-    """Something the user can fix; the message is printed as one line."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,61 +45,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def load(tables: Path, test_set: str | None):
-    """The tables and the test set to report, or a :class:`ReportError` saying what is wrong."""
-    if not tables.is_dir():
-        raise ReportError(f"no tables folder at {tables} (pass --tables DIR, a folder holding summary.csv)")
-    data = read_tables(tables)
-    if data.error:
-        raise ReportError(f"the tables in {tables} cannot be used: {data.error}")
-    if data.empty or data.summary.empty:
-        raise ReportError(f"no result tables (summary.csv, per_image.csv) in {tables}; make them with "
-                          "scripts/evaluate.py")
-    sets = data.test_sets()
-    chosen = test_set or sets[0]
-    if chosen not in sets:
-        raise ReportError(f"unknown test set {chosen!r}; the tables have: {', '.join(sets)}")
-    return data, chosen
-
-
-def face_bank(data, test_set: str):
-    """(faces, the test set they belong to): CelebA from DENOISING_CELEBA_DIR when set, else the built-in LFW faces."""
-    from dashboard import facesource
-
-    size = facesource.meta_face_size(data.meta)
-    folder = os.environ.get("DENOISING_CELEBA_DIR", "").strip()
-    if test_set != "lfw" and folder:
-        ids = list(dict.fromkeys(data.per_image.loc[data.per_image["test_set"] == test_set, "image_id"].astype(str)))
-        try:
-            return facesource.celeba_bank(Path(folder), ids, size, facesource.dashboard_cache_dir()), test_set
-        except (facesource.FaceSourceError, OSError) as error:
-            print(f"note: {error} Using the built-in LFW faces for the examples.", file=sys.stderr)
-    if test_set == "lfw" or "lfw" in data.test_sets():
-        return facesource.lfw_bank(size), "lfw"
-    return None, test_set
-
-
-def registry_outputs(checkpoints: Path | None):
-    """A runner for :func:`dashboard.report.example_faces`: each method from the registry, once per batch."""
-    from denoising.registry import build_registry
-
-    methods = build_registry(checkpoints or checkpoint_dir())
-
-    def outputs(noisy: np.ndarray, spec, wanted: list[str]) -> dict[str, np.ndarray]:
-        done = {}
-        for name in wanted:
-            method = methods.get(name)
-            if method is None or not method.available(spec.kind):
-                continue
-            try:
-                done[name] = np.asarray(method(noisy, spec), np.float32)
-            except Exception as error:  # noqa: BLE001 - a broken checkpoint leaves one picture out, not the report
-                print(f"note: {name} left out of the examples: {error}", file=sys.stderr)
-        return done
-
-    return outputs
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     out = args.out or new_run_dir("report") / REPORT_NAME
@@ -116,11 +53,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ReportError(f"{out} already exists; pass --force to replace it, or choose another --out")
         if args.faces < 0:
             raise ReportError("--faces must be 0 or more")
-        data, test_set = load(args.tables, args.test_set)
-        bank, face_set = face_bank(data, test_set) if args.faces else (None, test_set)
-        examples = example_faces(data.per_image, data.summary, bank, face_set, test_set,
-                                 registry_outputs(args.checkpoints), display_names(data.meta), args.faces) if bank else []
-        report = findings_report(data, test_set, examples, faces_note(test_set, face_set))
+        report = report_from_folder(args.tables, args.test_set, args.checkpoints, args.faces)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(report, encoding="utf-8")
     except (ReportError, OSError) as error:

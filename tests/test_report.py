@@ -231,7 +231,7 @@ def test_cli_turns_an_unexpected_failure_into_one_line(tmp_path, tables_dir, mon
     def broken(*args, **kwargs):
         raise KeyError("summary")
 
-    monkeypatch.setattr(make_report, "findings_report", broken)
+    monkeypatch.setattr(make_report, "report_from_folder", broken)
     code, err = _cli(capsys, "--out", tmp_path / "r.html", "--tables", tables_dir, "--faces", 0)
     assert code == 2 and err.startswith("error: ") and err.count("\n") == 1 and "KeyError" in err
 
@@ -420,7 +420,7 @@ def test_findings_chart_offers_png_beside_html_or_says_why_not(tmp_path, tables_
         common.png_export_works.clear()
     assert not at.exception
     labels = {button.key: button.label for button in at.get("download_button")}
-    assert labels["find_bars_dl"] == "Download this chart (HTML, opens offline)" and "find_report" in labels
+    assert labels["find_bars_dl"] == "Download chart (HTML)" and "find_report" in labels
     assert ("find_bars_png" in labels) == works
     assert works or any("PNG download unavailable" in c.value for c in at.caption)
 
