@@ -594,10 +594,13 @@ def chart(fig, file_name: str, key: str, title: str | None = None) -> None:
 
     st.plotly_chart(fig, key=f"{key}_chart")
     left, right = st.columns(2)
-    left.download_button("Download this chart (HTML, opens offline)", data=lambda: figure_html(fig, title),
-                         file_name=file_name, mime="text/html", key=f"{key}_dl", on_click="ignore")
+    # short labels: on Noise strength two charts share a row, and "Download this chart (HTML, opens offline)"
+    # was cut to "Download this chart (HTM…" there; the help says the rest
+    left.download_button("Download chart (HTML)", data=lambda: figure_html(fig, title),
+                         file_name=file_name, mime="text/html", key=f"{key}_dl", on_click="ignore",
+                         help="One HTML file that opens offline in any browser, the chart still interactive.")
     if png_export_works():
-        right.download_button("Download this chart (PNG)", data=lambda: _chart_png(fig, title),
+        right.download_button("Download chart (PNG)", data=lambda: _chart_png(fig, title),
                               file_name=file_name.removesuffix(".html") + ".png", mime="image/png",
                               key=f"{key}_png", on_click="ignore")
     else:

@@ -146,3 +146,23 @@ def test_strength_chart_legend_stays_clear_of_its_axes(tmp_path):
     assert box["xtitle"] <= box["legend"], box  # no legend row over the axis title
     assert not box["scrolls"], box  # every method's entry in sight
     assert box["plot"] >= box["ytitle"] - 40, box  # the y-axis title is not cut at the top and bottom
+
+
+def test_no_button_label_is_cut_short_at_1280px(dashboard_env):
+    """Every button and download button on every page shows its whole label in a 1280 px window.
+
+    The chart downloads sit two to a chart, and on Noise strength two charts to a row: "Download this chart
+    (HTML, opens offline)" was cut to "Download this chart (HTM…".
+    """
+    clipped = {}
+    with serving(dashboard_env) as server, chromium_page() as page:
+        page.set_viewport_size({"width": 1280, "height": 2200})
+        for slug, needs in live.PAGES.items():
+            live.render(page, f"{server}/{slug}", needs)
+            cut = page.evaluate("""() => [...document.querySelectorAll(
+                    '[data-testid="stButton"] button, [data-testid="stDownloadButton"] button')]
+                .map(b => [b.innerText, b.querySelector('.stMarkdownEllipsis') || b])
+                .filter(([, box]) => box.scrollWidth > box.clientWidth).map(([text]) => text)""")
+            if cut:
+                clipped[slug or "findings"] = cut
+    assert not clipped, f"button labels cut short: {clipped}"
