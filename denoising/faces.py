@@ -38,6 +38,7 @@ inputs loads it instead of decoding again.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -512,18 +513,13 @@ class FaceCrop(NamedTuple):
     face: tuple[int, int, int, int] | None
 
 
+@functools.cache
 def _face_detector():
     """scikit-image's LBP frontal-face cascade, loaded once per process (reading its XML takes ~50 ms)."""
-    global _DETECTOR
-    if _DETECTOR is None:
-        from skimage.data import lbp_frontal_face_cascade_filename
-        from skimage.feature import Cascade
+    from skimage.data import lbp_frontal_face_cascade_filename
+    from skimage.feature import Cascade
 
-        _DETECTOR = Cascade(lbp_frontal_face_cascade_filename())
-    return _DETECTOR
-
-
-_DETECTOR = None
+    return Cascade(lbp_frontal_face_cascade_filename())
 
 
 def find_face(image: np.ndarray) -> tuple[int, int, int, int] | None:
