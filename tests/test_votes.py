@@ -235,6 +235,12 @@ def test_cant_tell_is_half_a_win_each():
     """Only "can't tell" answers: every strength stays at 0 (a tie), with finite intervals."""
     fit = votes.bradley_terry(synthetic_votes(100, seed=3, tie_share=1.0))
     assert np.allclose(fit.coef, 0.0) and np.all(np.isfinite(fit.cov))
+    # one pair, 10 wins and 10 "can't tell": 10 + 5 + 0.5 (the virtual one) against 5 + 0.5, the exact MLE
+    # (ties dropped would give log(10.5 / 0.5), ties as losses log(10.5 / 10.5))
+    mixed = pd.DataFrame({"method_a": "autoencoder", "method_b": "mean", "answer": ["A"] * 10 + ["tie"] * 10})
+    fit = votes.bradley_terry(mixed)
+    assert fit.methods == ("mean", "autoencoder") and fit.n_votes == 20
+    assert fit.coef[1] == pytest.approx(math.log(15.5 / 5.5), abs=1e-6)
 
 
 def test_a_method_that_won_every_vote_stays_finite():
