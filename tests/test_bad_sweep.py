@@ -204,3 +204,13 @@ def test_noise_strength_page_shows_one_error_and_other_pages_render(corpus, case
         at.switch_page(page).run()
         assert not at.exception and not at.error, [e.value for e in at.error]
         assert at.title[0].value == title
+
+
+def test_a_timings_file_cut_short_is_named(good, tmp_path):
+    """sweep_timings.csv is checked against sweep_meta.json's count too (the scripts' reader)."""
+    folder = shutil.copytree(good, tmp_path / "timings")
+    timings = folder / SWEEP_FILES["timings"]
+    lines = timings.read_text().splitlines(keepends=True)
+    timings.write_text("".join(lines[:-1]))
+    with pytest.raises(TableError, match="sweep_timings.csv has 7 rows but sweep_meta.json says 8 were written"):
+        load_sweep_tables(folder)
