@@ -43,12 +43,26 @@ def test_a_small_picture_is_computed_once_for_every_visitor(monkeypatch):
     assert calls[2:] == [(1, 100, 120, 3)] * 2
 
 
-def test_scores_and_pngs_of_small_pictures_are_kept_and_large_ones_are_not():
+def test_scores_and_pngs_of_small_pictures_are_kept_and_large_ones_are_not(monkeypatch):
+    from dashboard import images
+    from denoising import metrics
+
+    encoded, scored = [], []
+    encode, score = images.png_data_uri, metrics.score
+    monkeypatch.setattr(images, "png_data_uri", lambda image, scale: encoded.append(image.shape) or encode(image, scale))
+    monkeypatch.setattr(metrics, "score", lambda clean, image: scored.append(clean.shape) or score(clean, image))
+    common._shared_png_uri.clear()
+    common._shared_scores.clear()
     face = np.random.default_rng(1).random((28, 28, 3), dtype=np.float32)
-    assert common.lab_scores(face, {"x": face})["x"]["mae"][0] == 0.0
-    assert common._png_uri(face, 1) == common._png_uri(face.copy(), 1)
-    big = np.zeros((100, 100, 3), np.float32)
-    assert common._png_uri(big, 1).startswith("data:image/png;base64,")
+    for _ in range(2):  # two visitors, the same picture: encoded and scored once
+        assert common.lab_scores(face.copy(), {"x": face})["x"]["mae"][0] == 0.0
+        assert common._png_uri(face.copy(), 1).startswith("data:image/png;base64,")
+    assert encoded == [(28, 28, 3)] and len(scored) == 1
+    big = np.zeros((100, 100, 3), np.float32)  # larger than SHARED_CACHE_PIXELS: done again each time
+    for _ in range(2):
+        common._png_uri(big, 1)
+        common.lab_scores(big, {"x": big})
+    assert encoded[1:] == [(100, 100, 3)] * 2 and len(scored) == 3
 
 
 def test_the_tables_are_one_shared_object_not_a_copy_per_call():
