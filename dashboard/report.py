@@ -207,7 +207,7 @@ def example_methods(summary: pd.DataFrame, test_set: str, noise: str, present: l
     """Which methods the examples show for ``noise``: the post's filters and networks, and the best classical
     and best overall method by mean MAE, in catalogue order (the tables hold too many for a page)."""
     table = headline_table(summary, test_set, "mae")
-    wanted = {"mean", "median", "autoencoder", "pix2pix"}
+    wanted = set(catalogue.POST_METHODS)
     if noise in table.index:
         row = table.loc[noise]
         classical = [m for m in row.index if catalogue.METHODS.get(m) and catalogue.METHODS[m].family == "classical"]

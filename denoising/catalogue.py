@@ -198,6 +198,8 @@ METHODS = _methods(
                "noise is; it repairs only the values the noise changed and leaves the rest alone, at any image "
                "size.", told_noise=True),
 )
+#: The blog post's own methods, whose claims the findings check: its two filters and its two networks.
+POST_METHODS = ("mean", "median", "autoencoder", "pix2pix")
 
 #: Learned recipes (one checkpoint per recipe and noise kind) and the network class each one ships.
 ARCHS = tuple(name for name, info in METHODS.items() if info.family == "learned")
@@ -288,4 +290,4 @@ __all__ = ["NOISE_KINDS", "NOISE_NAMES", "NOISE_LABELS", "NOISE_DESCRIPTIONS", "
            "strength_symbol", "strength_text", "runs_downwards", "mild_to_strong", "FAMILIES", "MethodInfo", "METHODS", "ARCHS", "ARCH_MODEL", "RANGE_ARCHS",
            "SCHEDULES", "SELECT_ON", "TRAINING_LOSSES", "TRAINING_LOSSES_SHORT", "MODEL_CLASS_NAMES",
            "METRICS", "HIGHER_IS_BETTER", "METRIC_SHORT", "METRIC_LABELS", "format_score", "SCORE_COLUMN_FORMAT", "TEST_SET_TITLES", "test_set_title",
-           "noise_label", "display_name", "and_list"]
+           "noise_label", "display_name", "and_list", "POST_METHODS"]

@@ -57,7 +57,7 @@ ANSWER_LABELS = {
 ANSWERS = ("A", "B", "tie")
 #: The methods the study compares: the post's filters and networks, the L1-only U-Net (the GAN's
 #: counterpart) and the noisy input itself as a control (a cleaned face should beat it on "closer").
-STUDY_METHODS = ("noisy", "mean", "median", "autoencoder", "pix2pix", "unet_l1")
+STUDY_METHODS = ("noisy", *catalogue.POST_METHODS, "unet_l1")
 #: The post's claim: the autoencoder looked better than the mean and median filters.
 CLAIM = ("autoencoder", ("mean", "median"))
 Z95 = 1.959963984540054
