@@ -524,7 +524,8 @@ def verdict(votes: pd.DataFrame, question: str = "real") -> tuple[str | None, st
     -------
     (str or None, str)
         The verdict in one sentence, only once every interval of the autoencoder against a filter
-        excludes a tie (else None), and a line on the votes it rests on or how many more it needs.
+        excludes a tie (else None), and a line on the votes it rests on or how many more it needs. Only
+        on ``"real"`` does the sentence judge the post's claim; on another question it says who was picked.
     """
     part = votes[votes["question"] == question]
     model, filters = CLAIM
@@ -547,12 +548,14 @@ def verdict(votes: pd.DataFrame, question: str = "real") -> tuple[str | None, st
     better = [f for f in filters if contrasts[f][0] > 0]
     worse = [f for f in filters if contrasts[f][0] < 0]
     if not worse:
-        claim = f"people picked {_names([model])} over {_names(better)}: the post's claim holds"
+        claim, held = f"people picked {_names([model])} over {_names(better)}", "holds"
     elif not better:
-        claim = f"people picked {_names(worse)} over {_names([model])}: the post's claim does not hold"
+        claim, held = f"people picked {_names(worse)} over {_names([model])}", "does not hold"
     else:
-        claim = (f"people picked {_names([model])} over {_names(better)} but {_names(worse)} over it: the post's "
-                 "claim holds only in part")
+        claim, held = f"people picked {_names([model])} over {_names(better)} but {_names(worse)} over it", \
+            "holds only in part"
+    if question == "real":  # the post claimed looks, not closeness (its autoencoder had the higher error)
+        claim += f": the post's claim {held}"
     return f"On {len(part)} votes on {asked}, {claim}.", f"Resting on {fit.n_votes} votes in the fit."
 
 

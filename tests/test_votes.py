@@ -260,6 +260,9 @@ def test_verdict_waits_for_enough_votes():
     sentence, _ = votes.verdict(synthetic_votes(3000, seed=7, strengths=reversed_))
     assert "does not hold" in sentence
     assert votes.verdict(synthetic_votes(3000, seed=6, kind="closer"), "real")[0] is None  # other question only
+    # the post claimed looks, not closeness: on "closer" the votes are reported without a verdict on its claim
+    closer, _ = votes.verdict(synthetic_votes(3000, seed=6, kind="closer"), "closer")
+    assert "people picked" in closer and "claim" not in closer
 
 
 def test_verdict_uses_the_claims_votes_when_the_noisy_input_is_compared_apart():

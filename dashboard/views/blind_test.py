@@ -153,7 +153,8 @@ def show_results(known, read_error: str | None) -> None:
     part = known[known["question"] == kind]
     sentence, status = votes.verdict(known, kind)
     if sentence:
-        st.success(f"**The post's claim** (the autoencoder looked better than the filters): {sentence}")
+        claim = "**The post's claim** (the autoencoder looked better than the filters): " if kind == "real" else ""
+        st.success(claim + sentence)
         st.caption(status)
     else:
         st.info(status)
