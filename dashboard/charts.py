@@ -142,8 +142,10 @@ def training_curves(history: pd.DataFrame, noisy_val: dict | None = None, kept_e
     from plotly.subplots import make_subplots
 
     x = history["epoch"] if "epoch" in history else pd.Series(np.arange(1, len(history) + 1))
-    panels = [("train_loss", f"Training loss ({loss})" if loss else "Training loss"), ("val_mae", "Validation MAE (lower is better)"),
-              ("val_psnr", "Validation PSNR in dB (higher better)")]
+    # two lines each: three panels share the page's width, and one-line titles ran into each other and past the
+    # figure's edges ("Training loss (−PSNR of output − PSNR of correction)", "… (higher better)")
+    panels = [("train_loss", f"Training loss<br>({loss})" if loss else "Training loss"),
+              ("val_mae", "Validation MAE<br>(lower is better)"), ("val_psnr", "Validation PSNR in dB<br>(higher is better)")]
     panels = [(c, t) for c, t in panels if c in history]
     fig = make_subplots(rows=1, cols=max(1, len(panels)), subplot_titles=[t for _, t in panels])
     kept = np.flatnonzero(x.to_numpy() == kept_epoch) if kept_epoch is not None else []
@@ -160,7 +162,7 @@ def training_curves(history: pd.DataFrame, noisy_val: dict | None = None, kept_e
             fig.add_hline(y=noisy_val[metric], line_dash="dash", line_color="grey", row=1, col=col,
                           annotation_text="noisy input", annotation_position="top left")
         fig.update_xaxes(title_text="Epoch", row=1, col=col)
-    fig.update_layout(margin=dict(l=10, r=10, t=50, b=10), height=360,
+    fig.update_layout(margin=dict(l=10, r=10, t=70, b=10), height=380,
                       legend=dict(orientation="h", yanchor="bottom", y=-0.35))
     return fig
 

@@ -215,7 +215,7 @@ TRAINING_LOSSES = {
 }
 #: The same, short enough for a chart title.
 TRAINING_LOSSES_SHORT = {"autoencoder": "MSE", "pix2pix": "adversarial + {l1_weight:g} × L1", "unet_l1": "L1",
-                         "unet_range": "−PSNR of output − PSNR of correction"}
+                         "unet_range": "−PSNR of output and correction"}
 #: Network classes (a card's ``model_class``) for people.
 MODEL_CLASS_NAMES = {"unet": "U-Net", "autoencoder": "Convolutional autoencoder", "patchgan": "PatchGAN"}
 #: Recipes trained over the sweep's whole strength range rather than at one preset.

@@ -166,3 +166,38 @@ def test_no_button_label_is_cut_short_at_1280px(dashboard_env):
             if cut:
                 clipped[slug or "findings"] = cut
     assert not clipped, f"button labels cut short: {clipped}"
+
+
+@pytest.mark.parametrize("arch", ["autoencoder", "pix2pix", "unet_range"])
+def test_training_chart_panel_titles_fit_side_by_side(tmp_path, arch):
+    """Training's three panels at the page's width in a 1280 px window (about 820 px): no title runs into
+    another or past the figure's edges ("Training loss (−PSNR of output − PSNR of correction)" ran over the
+    next panel's title and was cut at the left; "Validation PSNR in dB (higher better)" was cut at the right).
+    """
+    if not Path(live.CHROMIUM).is_file():
+        pytest.skip(f"{live.CHROMIUM} is missing (install Debian's chromium: apt-get install chromium)")
+    pytest.importorskip("playwright.sync_api")
+    import json
+
+    from dashboard.charts import training_curves
+    from dashboard.tables import history_frame, loss_text
+
+    card = json.loads((Path(__file__).resolve().parents[1] / "checkpoints" / f"{arch}-gaussian.json").read_text())
+    fig = training_curves(history_frame(card["history"]), card.get("val_noisy_input"), card.get("best_epoch"),
+                          loss_text(card, short=True))
+    fig.update_layout(width=820)
+    page_file = tmp_path / "chart.html"
+    page_file.write_text(fig.to_html(include_plotlyjs=True), encoding="utf-8")
+    with chromium_page(1000) as page:
+        page.goto(page_file.as_uri())
+        page.wait_for_selector(".js-plotly-plot .annotation-text")
+        boxes = page.evaluate("""() => {
+            const svg = document.querySelector('.js-plotly-plot .main-svg').getBoundingClientRect();
+            return [...document.querySelectorAll('.js-plotly-plot .annotation-text')]
+                .filter(t => /Training loss|Validation/.test(t.textContent))
+                .map(t => { const b = t.getBoundingClientRect();
+                            return [t.textContent, b.left - svg.left, b.right - svg.left, svg.width]; }); }""")
+    assert len(boxes) == 3, boxes
+    assert all(left >= 0 and right <= width for _, left, right, width in boxes), boxes
+    ordered = sorted(boxes, key=lambda b: b[1])
+    assert all(a[2] <= b[1] for a, b in zip(ordered, ordered[1:], strict=False)), ordered

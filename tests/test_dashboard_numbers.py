@@ -330,7 +330,7 @@ def test_training_lists_every_model_and_its_card_is_in_words(subset_env, tmp_pat
                                      "not shipped")
     history = history_frame([{"epoch": 1, "train_loss": 1.0, "val_mae": 0.1}])
     titles = [a.text for a in training_curves(history, loss=loss_text(pix2pix, short=True)).layout.annotations]
-    assert titles[0] == "Training loss (adversarial + 100 × L1)"
+    assert titles[0] == "Training loss<br>(adversarial + 100 × L1)"
 
 
 def test_noise_lab_scores_show_the_catalogues_precision(subset_env):
