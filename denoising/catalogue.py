@@ -285,9 +285,14 @@ def and_list(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
+def plural(n: int, word: str) -> str:
+    """A count with its noun: "1 vote", "3 votes", "1 browser session"."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 __all__ = ["NOISE_KINDS", "NOISE_NAMES", "NOISE_LABELS", "NOISE_DESCRIPTIONS", "Strength", "STRENGTHS",
            "PRESET_PARAMS", "DEFAULT_PRESET", "SWEEP_STRENGTHS", "STRENGTH_ENDS", "format_strength",
            "strength_symbol", "strength_text", "runs_downwards", "mild_to_strong", "FAMILIES", "MethodInfo", "METHODS", "ARCHS", "ARCH_MODEL", "RANGE_ARCHS",
            "SCHEDULES", "SELECT_ON", "TRAINING_LOSSES", "TRAINING_LOSSES_SHORT", "MODEL_CLASS_NAMES",
            "METRICS", "HIGHER_IS_BETTER", "METRIC_SHORT", "METRIC_LABELS", "format_score", "SCORE_COLUMN_FORMAT", "TEST_SET_TITLES", "test_set_title",
-           "noise_label", "display_name", "and_list", "POST_METHODS"]
+           "noise_label", "display_name", "and_list", "plural", "POST_METHODS"]

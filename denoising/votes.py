@@ -356,8 +356,10 @@ def archive(path: Path, out_folder: Path | None = None, clear: bool = False,
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             copy = sqlite3.connect(target)
-        except (OSError, sqlite3.Error) as error:
-            raise _plain(error, target) from None
+        except (OSError, sqlite3.Error):
+            # not the live database's problem: its folder and DENOISING_VOTES_DIR are fine, the copy's folder is not
+            raise VoteStoreError(f"The copy cannot be written to {target.parent} (not a folder, or not writable); "
+                                 "choose another folder for it.") from None
         try:
             source.backup(copy)
             copied = copy.execute("SELECT vote_id FROM votes").fetchall()
@@ -534,7 +536,7 @@ def verdict(votes: pd.DataFrame, question: str = "real") -> tuple[str | None, st
     fit = bradley_terry(part, reference=model)
     asked = f"“{QUESTIONS[question]}”"
     if fit is None or model not in fit.methods or any(f not in fit.methods for f in filters):
-        return None, (f"No verdict yet: {len(part)} votes on {asked} so far, not yet comparing {_names([model])} with "
+        return None, (f"No verdict yet: {catalogue.plural(len(part), 'vote')} on {asked} so far, not yet comparing {_names([model])} with "
                       f"{_names(filters)}. As a guide, two methods that people pick 60:40 take about "
                       f"{votes_for_split(0.6)} votes on that pair to tell apart.")
     contrasts = {f: fit.contrast(model, f) for f in filters}
@@ -543,7 +545,7 @@ def verdict(votes: pd.DataFrame, question: str = "real") -> tuple[str | None, st
         needed = [fit.votes_needed(model, f) for f in open_]
         more = ("the votes so far split evenly, so a tie may be the answer" if None in needed else
                 f"about {max(needed)} more votes on this question should narrow it enough, if they split as so far")
-        return None, (f"No verdict yet ({len(part)} votes on {asked}): the 95 % interval of {_names([model])} against "
+        return None, (f"No verdict yet ({catalogue.plural(len(part), 'vote')} on {asked}): the 95 % interval of {_names([model])} against "
                       f"{_names(open_)} still includes a tie; {more}.")
     better = [f for f in filters if contrasts[f][0] > 0]
     worse = [f for f in filters if contrasts[f][0] < 0]
@@ -556,7 +558,7 @@ def verdict(votes: pd.DataFrame, question: str = "real") -> tuple[str | None, st
             "holds only in part"
     if question == "real":  # the post claimed looks, not closeness (its autoencoder had the higher error)
         claim += f": the post's claim {held}"
-    return f"On {len(part)} votes on {asked}, {claim}.", f"Resting on {fit.n_votes} votes in the fit."
+    return f"On {catalogue.plural(len(part), 'vote')} on {asked}, {claim}.", f"Resting on {catalogue.plural(fit.n_votes, 'vote')} in the fit."
 
 
 def _scored_votes(votes: pd.DataFrame, per_image: pd.DataFrame) -> pd.DataFrame:

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from denoising import votes
-from denoising.catalogue import display_name
+from denoising.catalogue import display_name, plural
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,12 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
 def summary_text(path: Path) -> str:
     """The summary printed by ``summary``: counts, then per question the strengths and the verdict."""
     known = votes.read_votes(path, missing_ok=False)
-    lines = [f"{path}: {len(known)} votes from {known['session_id'].nunique()} browser sessions"]
+    lines = [f"{path}: {plural(len(known), 'vote')} from {plural(known['session_id'].nunique(), 'browser session')}"]
     if not known.empty:
         lines[0] += f", {known['time_utc'].min()} to {known['time_utc'].max()}"
     for kind, text in votes.QUESTIONS.items():
         part = known[known["question"] == kind]
-        lines += ["", f"{text} ({len(part)} votes, {int((part['answer'] == 'tie').sum())} can't tell)"]
+        lines += ["", f"{text} ({plural(len(part), 'vote')}, {int((part['answer'] == 'tie').sum())} can't tell)"]
         fit = votes.bradley_terry(part)
         if fit is not None:
             lines.append(f"  strength: log-odds of being picked over {display_name(fit.reference)}")

@@ -312,7 +312,7 @@ def test_cli_summary_export_and_archive(tmp_path, capsys):
         votes.record_vote(path, question(f"v{i}"), answer, "s")
     assert cli.main(["summary", "--db", str(path)]) == 0
     out = capsys.readouterr().out
-    assert "3 votes from 1 browser sessions" in out and "No verdict yet" in out
+    assert "3 votes from 1 browser session," in out and "No verdict yet" in out
     assert cli.main(["export", "--db", str(path), "--out", str(tmp_path / "v.csv")]) == 0
     assert len(pd.read_csv(tmp_path / "v.csv")) == 3
     assert cli.main(["archive", "--db", str(path), "--to", str(tmp_path / "old"), "--clear"]) == 0
@@ -412,3 +412,27 @@ def test_page_with_a_broken_database_says_so_and_renders(page_env, breakage):
     assert not [w.value for w in at.warning if str(page_env.parent) in w.value]  # no server folder shown
     assert at.image  # the pictures still show
     assert all(b.disabled for b in at.button if b.key and b.key.startswith(("bt_A_", "bt_B_", "bt_tie_")))
+
+
+def test_counts_read_in_the_singular_for_one(tmp_path, capsys):
+    """One vote is "1 vote" and one session "1 browser session" (they read "1 votes", "1 browser sessions")."""
+    path = tmp_path / votes.DB_NAME
+    votes.record_vote(path, question(), "A", "s")
+    assert cli.main(["summary", "--db", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "1 vote from 1 browser session," in out and "(1 vote, 0 can't tell)" in out
+    assert "1 votes" not in out and "sessions" not in out
+    known = votes.read_votes(path)
+    assert votes.verdict(known, known["question"].iloc[0])[1].startswith("No verdict yet: 1 vote on ")
+
+
+def test_archive_to_a_file_says_the_copys_folder_is_the_problem(tmp_path, capsys):
+    """--to naming a file: the copy's folder is named, not the live database with a hint to set DENOISING_VOTES_DIR."""
+    path = tmp_path / votes.DB_NAME
+    votes.record_vote(path, question(), "A", "s")
+    not_a_folder = tmp_path / "a-file"
+    not_a_folder.write_text("x")
+    assert cli.main(["archive", "--db", str(path), "--to", str(not_a_folder)]) == 2
+    err = capsys.readouterr().err
+    assert str(not_a_folder) in err and votes.VOTES_ENV not in err and "choose another folder" in err
+    assert len(votes.read_votes(path)) == 1  # the live votes are untouched

@@ -13,7 +13,7 @@ import streamlit as st
 
 from dashboard import common
 from denoising import votes
-from denoising.catalogue import METRIC_SHORT, METRICS, display_name, noise_label, test_set_title
+from denoising.catalogue import METRIC_SHORT, METRICS, display_name, noise_label, plural, test_set_title
 from denoising.noise import NoiseSpec
 
 st.title("Blind test: do the eyes agree with the numbers?")
@@ -28,11 +28,6 @@ st.write(
 DB = votes.database_path()
 st.session_state.setdefault("bt_session", uuid.uuid4().hex)  # random per browser session, nothing personal
 per_image = common.per_image_or_stop()
-
-
-def plural(n: int, word: str) -> str:
-    """E.g. "1 vote", "3 votes"."""
-    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def for_visitor(error: votes.VoteStoreError) -> str:
