@@ -426,7 +426,7 @@ def face_bank(test_set: str) -> tuple[facesource.FaceBank | None, str | None]:
     except facesource.FaceSourceError as error:  # its text names paths: visitors see the folder's name instead
         return None, without_path(str(error), folder)
     except OSError as error:  # e.g. a configured path too long for the system: a message, never a traceback
-        return None, f"The configured CelebA folder could not be read ({type(error).__name__}); showing the built-in faces only."
+        return None, f"The configured CelebA folder could not be read ({type(error).__name__}), so its faces cannot be pictured here."
 
 
 def pick_test_face(set_param: str, set_key: str, face_key: str) -> tuple[np.ndarray, str, str]:

@@ -89,7 +89,7 @@ def celeba_bank(folder: Path, ids: list[str], size: int, cache_root: Path) -> Fa
     """Prepare (once, cached) just the CelebA faces ``ids`` from the user's folder."""
     folder = Path(folder).expanduser()
     if not folder.is_dir():
-        raise FaceSourceError(f"The CelebA folder {folder} does not exist; showing the built-in faces only.")
+        raise FaceSourceError(f"The CelebA folder {folder} does not exist, so its faces cannot be pictured here.")
     images = _image_folder(folder)
     ids = list(ids) or default_test_ids(folder)
     present = [i for i in ids if (images / i).is_file()]

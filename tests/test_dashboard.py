@@ -323,6 +323,17 @@ def test_missing_celeba_folder_is_a_message(env, monkeypatch, tmp_path):
     assert "Showing the built-in LFW faces instead." in " ".join(c.value for c in at.caption)
 
 
+def test_missing_celeba_folder_on_browse_does_not_claim_only_built_in_faces(env, monkeypatch, tmp_path):
+    """Browse still lists the CelebA faces' scores when their folder is gone: its note said "showing the
+    built-in faces only", which the table under it contradicted; it says the faces cannot be pictured."""
+    monkeypatch.setenv("DENOISING_CELEBA_DIR", str(tmp_path / "nowhere"))
+    at = run_page(PAGES[1])
+    assert_ok(at)
+    notes = [i.value for i in at.info]
+    assert any("cannot be pictured" in note for note in notes), notes
+    assert not any("built-in faces only" in note for note in notes), notes
+
+
 def test_no_tables_still_works(env, monkeypatch, tmp_path):
     monkeypatch.setenv("DENOISING_TABLES_DIR", str(tmp_path / "none"))
     for page in PAGES:
