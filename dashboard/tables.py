@@ -604,7 +604,9 @@ def training_notice(ranges: dict[str, tuple[float, float]], kind: str, value: fl
     # display names hold commas and brackets: list them with "and", one clause per training strength
     trained = "; ".join(f"{and_list(methods)} {'was' if len(methods) == 1 else 'were'} trained on {text}"
                         for text, methods in outside.items())
-    return (f"{strength_text(kind, value)} is outside what the networks were trained on: {trained}. Expect them to "
+    where = strength_text(kind, value)  # "σ 0.5", "amount 0", "peak 2": a sentence starts with a capital (σ stays σ)
+    where = where[:1].upper() + where[1:] if where[:1].isascii() else where
+    return (f"{where} is outside what the networks were trained on: {trained}. Expect them to "
             "do worse here than at their training strength; the Noise strength page shows by how much.")
 
 

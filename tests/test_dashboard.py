@@ -743,6 +743,15 @@ def test_training_range_reads_the_cards_noise():
         assert training_range(unknown) is None
 
 
+def test_training_notice_starts_with_a_capital():
+    """The notice read "amount 0 is outside …" and "peak 2 is outside …"; σ is a symbol and stays as it is."""
+    from dashboard.tables import training_notice
+
+    assert training_notice({"a": (0.004, 0.004)}, "salt_pepper", 0.0).startswith("Amount 0 is outside")
+    assert training_notice({"a": (256.0, 256.0)}, "poisson", 2.0).startswith("Peak 2 is outside")
+    assert training_notice({"a": (1.0, 1.0)}, "speckle", 0.5).startswith("σ 0.5 is outside")
+
+
 def test_training_notice_names_the_networks_outside_their_training():
     from dashboard.tables import training_notice
 
@@ -754,7 +763,7 @@ def test_training_notice_names_the_networks_outside_their_training():
         "σ 0.05 is outside what the networks were trained on: A and B were trained on σ 0.316 only; c was trained on "
         "σ 0.1 to 0.5. Expect them to do worse here than at their training strength; the Noise strength page shows "
         "by how much.")
-    assert training_notice({"a": (256.0, 256.0)}, "poisson", 4.0).startswith("peak 4 is outside")
+    assert training_notice({"a": (256.0, 256.0)}, "poisson", 4.0).startswith("Peak 4 is outside")
 
 
 @pytest.mark.parametrize("kind", catalogue.NOISE_KINDS)
