@@ -430,13 +430,15 @@ def face_bank(test_set: str) -> tuple[facesource.FaceBank | None, str | None]:
 
 
 def pick_test_face(set_param: str, set_key: str, face_key: str) -> tuple[np.ndarray, str, str]:
-    """A test set and face chooser (the built-in LFW faces unless a CelebA folder is set), side by side.
+    """A test set and face chooser, side by side: CelebA's test faces when its folder is set and there, else LFW.
 
     The choices start from the URL parameters ``set_param`` and ``face``; the caller publishes them back.
     Returns the clean face, its id and the test set it came from.
     """
     sets = ["lfw"] + (["celeba_test"] if celeba_dir() else [])
-    init_param(set_param, set_key, "lfw", valid=lambda v: v in sets)
+    # CelebA first when its folder is there, as on Findings and Browse (Tables.test_sets puts it first)
+    default = "celeba_test" if celeba_dir() and folder_exists(celeba_dir()) else "lfw"
+    init_param(set_param, set_key, default, valid=lambda v: v in sets)
     c1, c2 = st.columns(2)
     test_set = c1.selectbox("Test faces", sets, key=set_key, format_func=catalogue.test_set_title)
     bank, how = face_bank(test_set)

@@ -225,6 +225,20 @@ def test_noise_lab_reacts_to_kind_and_slider(env):
     assert _scores_differ(scores2, scores1)
 
 
+def test_noise_lab_opens_on_the_same_test_set_as_findings_and_browse(env, monkeypatch):
+    """With a CelebA folder the Noise lab opened on LFW while Findings and Browse opened on CelebA."""
+    monkeypatch.setenv("DENOISING_CELEBA_DIR", str(env["celeba"]))
+    opened = {}
+    for page in ("views/findings.py", "views/browse.py", "views/noise_lab.py"):
+        at = AppTest.from_file(APP, default_timeout=60).run()
+        at.switch_page(page)
+        at.query_params.clear()  # opened afresh, not with the landing page's URL (its set=celeba_test)
+        opened[page] = at.run()
+        assert_ok(at)
+    assert [at.query_params.get("set") for at in opened.values()] == ["celeba_test"] * 3
+    assert opened["views/noise_lab.py"].selectbox(key="lab_face").value in CELEBA_IDS
+
+
 def _scores_differ(a: pd.DataFrame, b: pd.DataFrame) -> bool:
     """Whether the MAE of the methods shown in both tables changed (some methods clean one kind only)."""
     mae = catalogue.METRIC_SHORT["mae"]
