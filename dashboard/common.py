@@ -308,19 +308,26 @@ def run_live(methods: dict, wanted: list[str], noisy: np.ndarray, noise: NoiseSp
 SHARED_CACHE_PIXELS = 64 * 64
 
 
+#: set by :func:`_shared_lab_outputs` when it really computes, per thread (each visitor's run has its own)
+_LAB_COMPUTED = threading.local()
+
+
 def lab_outputs(noisy: np.ndarray, noise: NoiseSpec, wanted: list[str]
-                ) -> tuple[dict[str, np.ndarray], float, dict[str, str]]:
-    """The Noise lab's fast methods on one noisy batch: outputs, seconds computing, learned models that failed.
+                ) -> tuple[dict[str, np.ndarray], float, dict[str, str], bool]:
+    """The Noise lab's fast methods on one noisy batch: outputs, seconds computing, learned models that failed,
+    and whether they came from the shared cache (computed earlier, so the seconds are those of that run).
 
     Small pictures go through :func:`_shared_lab_outputs` (computed once for every visitor); larger ones
     (uploaded photos, unique to their visitor) are computed now, so the cache's memory stays bounded.
     """
     if noisy.shape[1] * noisy.shape[2] <= SHARED_CACHE_PIXELS:
-        return _shared_lab_outputs(noisy, noise, tuple(wanted), str(checkpoint_dir()))
+        _LAB_COMPUTED.now = False
+        outputs, seconds, failed = _shared_lab_outputs(noisy, noise, tuple(wanted), str(checkpoint_dir()))
+        return outputs, seconds, failed, not _LAB_COMPUTED.now
     failed: dict[str, str] = {}
     start = time.perf_counter()
     outputs = run_live(registry(learned=True), wanted, noisy, noise, failed)
-    return outputs, time.perf_counter() - start, failed
+    return outputs, time.perf_counter() - start, failed, False
 
 
 def lab_scores(clean: np.ndarray, pictures: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
@@ -358,6 +365,7 @@ def _shared_lab_outputs(noisy: np.ndarray, noise: NoiseSpec, wanted: tuple[str, 
     failed : dict
         Learned models that could not be used -> why (the page warns, once).
     """
+    _LAB_COMPUTED.now = True
     failed: dict[str, str] = {}
     start = time.perf_counter()
     outputs = run_live(registry(learned=True), list(wanted), noisy, noise, failed)

@@ -262,8 +262,9 @@ def _drive(port: int, args: argparse.Namespace, sync_playwright) -> dict:
 
 
 def compute_ms(caption: str) -> float | None:
-    """The server's own time for the fast methods, from the Noise lab's caption ("... took 42 ms.")."""
-    match = re.search(r"fast methods took (\d+) ms", caption)
+    """The server's own time for the fast methods, from the Noise lab's caption ("... took 42 ms."); None when
+    the caption says they were computed earlier and reused (that time is another run's)."""
+    match = re.search(r"fast methods took (\d+) ms\.", caption)
     return float(match.group(1)) if match else None
 
 

@@ -239,6 +239,21 @@ def test_noise_lab_opens_on_the_same_test_set_as_findings_and_browse(env, monkey
     assert opened["views/noise_lab.py"].selectbox(key="lab_face").value in CELEBA_IDS
 
 
+def test_noise_lab_timing_says_when_the_result_was_computed_earlier(env):
+    """The caption gave the first visitor's time to every later one served from the shared cache."""
+    from dashboard import common
+
+    common._shared_lab_outputs.clear()
+    captions = []
+    for _ in range(2):  # two visitors, the same face, noise and seed
+        at = run_page("views/noise_lab.py")
+        assert_ok(at)
+        captions += [c.value for c in at.caption if "fast methods took" in c.value]
+    assert len(captions) == 2
+    assert captions[0].endswith(" ms.") and "reused" not in captions[0]
+    assert captions[1].endswith(" ms (computed earlier, reused).")
+
+
 def _scores_differ(a: pd.DataFrame, b: pd.DataFrame) -> bool:
     """Whether the MAE of the methods shown in both tables changed (some methods clean one kind only)."""
     mae = catalogue.METRIC_SHORT["mae"]

@@ -109,7 +109,7 @@ fixed = {n: s for n, m in methods.items() if m.available(kind)
 fast = [n for n, m in methods.items() if not m.slow and n != "noisy" and m.available(kind) and n not in fixed]
 slow = [n for n, m in methods.items() if m.slow and m.available(kind) and n not in fixed]
 # computed once for every visitor who sees the same face, noise and seed (common.lab_outputs)
-outputs, elapsed, failed = common.lab_outputs(noisy, spec, fast)
+outputs, elapsed, failed, reused = common.lab_outputs(noisy, spec, fast)
 common.warn_left_out(failed)
 n_fast = len(outputs)
 
@@ -149,8 +149,8 @@ captions = ["Original"] + [
 ]
 common.show_faces_inline([clean] + list(pictures.values()), captions, scale)
 slow_text = f" The slow methods took {slow_seconds:.1f} s." if slow_seconds is not None else ""
-st.caption(f"{face_label}: {spec.label}, seed {seed}. The {n_fast} fast methods took {elapsed * 1000:.0f} ms."
-           + slow_text)
+st.caption(f"{face_label}: {spec.label}, seed {seed}. The {n_fast} fast methods took {elapsed * 1000:.0f} ms"
+           + (" (computed earlier, reused)." if reused else ".") + slow_text)
 if fixed:
     st.caption(f"Not run on this {width}×{height} picture: " + "; ".join(
         f"{names[n]} works only on {w}×{h} faces" for n, (h, w) in fixed.items()) + ".")
