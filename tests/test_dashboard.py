@@ -363,6 +363,17 @@ def test_missing_celeba_folder_on_browse_does_not_claim_only_built_in_faces(env,
     assert not any("built-in faces only" in note for note in notes), notes
 
 
+@pytest.mark.parametrize("folder", ["missing", "unset"])
+def test_browse_says_once_why_the_celeba_faces_are_not_pictured(env, monkeypatch, tmp_path, folder):
+    """The note appeared twice, beside the table and again under the face's heading."""
+    if folder == "missing":
+        monkeypatch.setenv("DENOISING_CELEBA_DIR", str(tmp_path / "nowhere"))
+    at = run_page(PAGES[1], {"set": "celeba_test"})
+    assert_ok(at)
+    notes = [i.value for i in at.info]
+    assert len(notes) == len(set(notes)) == 1, notes
+
+
 def test_no_tables_still_works(env, monkeypatch, tmp_path):
     monkeypatch.setenv("DENOISING_TABLES_DIR", str(tmp_path / "none"))
     for page in PAGES:

@@ -97,9 +97,7 @@ face = st.selectbox("Face to open", ids, key="br_face")
 common.publish(set=test_set, noise=noise, metric=metric, a=a, b=b, order=order, face=face)
 
 st.subheader(f"Face {face}")
-if bank is None:
-    st.info(how)
-else:
+if bank is not None:  # without it, the note beside the table has said why (once on the page)
     # only the methods with a score for this face: a picture without its score would look scored
     scored = set(part.loc[part["image_id"] == face, "method"])
     rows = common.picture_rows(bank, test_set, [face], noise, [m for m in methods if m in scored])
