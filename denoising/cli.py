@@ -6,6 +6,7 @@ import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
+from pathlib import Path
 
 
 def positive_int(text: str) -> int:
@@ -22,6 +23,19 @@ def positive_int(text: str) -> int:
 def comma_list(text: str) -> list[str]:
     """argparse type: ``"a, b,c"`` -> ``["a", "b", "c"]`` (empty parts dropped)."""
     return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def make_parent(path: str | Path) -> str:
+    """Create the missing folders above the file ``path``, as the scripts' folder outputs are created.
+
+    Returns what a success line adds: ``"made the folder <parent>"`` when it was missing, else ``""``.
+    A file in the folder's place raises :class:`OSError` (the scripts print it as one line).
+    """
+    parent = Path(path).parent
+    if parent.is_dir():
+        return ""
+    parent.mkdir(parents=True, exist_ok=True)
+    return f"made the folder {parent}"
 
 
 def progress_bar(desc: str, quiet: bool = False) -> Callable[[int], AbstractContextManager[Callable[[int, str], None]]]:

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from dashboard.report import ReportError, report_from_folder
+from denoising.cli import make_parent
 from denoising.runs import SHIPPED_TABLES, new_run_dir
 
 REPORT_NAME = "report.html"
@@ -29,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "as one HTML file that opens offline, the same as the dashboard's Findings page download.")
     parser.add_argument("--out", type=Path, default=None, metavar="FILE",
                         help=f"the HTML file to write (default: a new run folder, runs/report-<time>/{REPORT_NAME}); "
-                             "an existing file is kept unless --force")
+                             "an existing file is kept unless --force; missing folders above it are made")
     parser.add_argument("--force", action="store_true", help="replace the --out file when it exists")
     parser.add_argument("--tables", type=Path, default=SHIPPED_TABLES, metavar="DIR",
                         help="folder holding summary.csv, per_image.csv and meta.json (default: the shipped "
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.faces < 0:
             raise ReportError("--faces must be 0 or more")
         report = report_from_folder(args.tables, args.test_set, args.checkpoints, args.faces)
-        out.parent.mkdir(parents=True, exist_ok=True)
+        made = make_parent(out)
         out.write_text(report, encoding="utf-8")
     except (ReportError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -62,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:  # noqa: BLE001 - a reader of this tool gets one line, not a traceback
         print(f"error: the report could not be made ({type(error).__name__}: {error})", file=sys.stderr)
         return 2
-    print(f"wrote {out} ({len(report.encode('utf-8')) / 1e6:.2f} MB)", file=sys.stderr)
+    print(f"wrote {out} ({len(report.encode('utf-8')) / 1e6:.2f} MB" + (f"; {made})" if made else ")"), file=sys.stderr)
     return 0
 
 

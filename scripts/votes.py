@@ -19,6 +19,7 @@ from pathlib import Path
 
 from denoising import votes
 from denoising.catalogue import display_name, plural
+from denoising.cli import make_parent
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Print the votes' counts, strengths and the verdict on the post's claim.")
     export = commands.add_parser("export", parents=[common], help="write every vote to a CSV file",
                                  description="Write every vote, oldest first, to a CSV file.")
-    export.add_argument("--out", type=Path, required=True, help="the CSV file to write (replaced if it exists)")
+    export.add_argument("--out", type=Path, required=True, help="the CSV file to write (replaced if it exists; missing folders above it are made)")
     archive = commands.add_parser(
         "archive", parents=[common], help="copy the database to votes-<UTC time>.sqlite3 (SQLite's online backup)",
         description="Copy the database with SQLite's online backup (safe while people vote) to "
@@ -74,8 +75,9 @@ def main(argv: list[str] | None = None) -> int:
             print(summary_text(path))
         elif args.command == "export":
             known = votes.read_votes(path, missing_ok=False)
+            made = make_parent(args.out)
             known.to_csv(args.out, index=False)
-            print(f"wrote {len(known)} votes to {args.out}")
+            print(f"wrote {plural(len(known), 'vote')} to {args.out}" + (f" ({made})" if made else ""))
         else:
             copy, n = votes.archive(path, args.to, clear=args.clear)
             print(f"copied {n} votes to {copy}" + (" and removed them from the live database" if args.clear else ""))

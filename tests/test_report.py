@@ -214,6 +214,16 @@ def test_cli_without_out_writes_a_new_run_folder(tmp_path, tables_dir, monkeypat
     assert len(list(tmp_path.glob("runs/report-*/report.html"))) == 2  # the second run does not replace the first
 
 
+def test_cli_says_when_it_made_the_out_files_folder(tmp_path, tables_dir, capsys, fake_export):
+    """A missing folder above --out was made without a word; the success line now says so."""
+    out = tmp_path / "new" / "sub" / "report.html"
+    code, err = _cli(capsys, "--out", out, "--tables", tables_dir, "--faces", 0)
+    assert code == 0 and out.is_file() and err.count("\n") == 1
+    assert f"made the folder {out.parent}" in err
+    code, err = _cli(capsys, "--out", out.parent / "again.html", "--tables", tables_dir, "--faces", 0)
+    assert code == 0 and "made the folder" not in err  # it is there now
+
+
 @pytest.mark.parametrize("problem", ["missing", "empty", "bad", "test_set"])
 def test_cli_says_what_is_wrong_in_one_line(tmp_path, tables_dir, capsys, problem):
     folder = {"missing": tmp_path / "nowhere", "empty": tmp_path, "bad": tmp_path / "bad", "test_set": tables_dir}

@@ -321,6 +321,18 @@ def test_cli_summary_export_and_archive(tmp_path, capsys):
     assert votes.read_votes(path).empty  # the live database starts again, empty
 
 
+def test_cli_export_says_when_it_made_the_out_files_folder(tmp_path, capsys):
+    """export --out into a missing folder: the folder is made, as the other scripts make theirs, and said."""
+    path = tmp_path / votes.DB_NAME
+    votes.record_vote(path, question("v0"), "A", "s")
+    out = tmp_path / "new" / "sub" / "v.csv"
+    assert cli.main(["export", "--db", str(path), "--out", str(out)]) == 0
+    assert len(pd.read_csv(out)) == 1
+    assert capsys.readouterr().out == f"wrote 1 vote to {out} (made the folder {out.parent})\n"
+    assert cli.main(["export", "--db", str(path), "--out", str(out)]) == 0
+    assert capsys.readouterr().out == f"wrote 1 vote to {out}\n"
+
+
 @pytest.mark.parametrize("content", [None, b"garbage " * 100])
 def test_cli_errors_are_one_line(tmp_path, content):
     path = tmp_path / votes.DB_NAME
