@@ -20,11 +20,16 @@ ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 STRENGTH_IN_URL = "() => new URLSearchParams(location.search).get('strength')"
 
 
-@pytest.fixture(scope="module")
-def dashboard_env(tmp_path_factory) -> dict:
+def skip_without_browser() -> None:
+    """Skip the calling test where Debian's chromium or Playwright is missing."""
     if not Path(live.CHROMIUM).is_file():
         pytest.skip(f"{live.CHROMIUM} is missing (install Debian's chromium: apt-get install chromium)")
     pytest.importorskip("playwright.sync_api")
+
+
+@pytest.fixture(scope="module")
+def dashboard_env(tmp_path_factory) -> dict:
+    skip_without_browser()
     base = tmp_path_factory.mktemp("browser")
     env = dict(os.environ,
                DENOISING_TABLES_DIR=str(make_tables(base / "tables", {"lfw": [f"lfw_{i:03d}" for i in range(4)]})),
@@ -56,6 +61,18 @@ def chromium_page(height: int = 2200):
             yield browser.new_page(viewport={"width": 1400, "height": height})
         finally:
             browser.close()
+
+
+@contextlib.contextmanager
+def figure_page(fig, folder: Path, height: int, ready: str):
+    """A plotly figure written as a stand-alone HTML file and opened in Chromium, once `ready` is drawn."""
+    skip_without_browser()
+    page_file = folder / "chart.html"
+    page_file.write_text(fig.to_html(include_plotlyjs=True), encoding="utf-8")
+    with chromium_page(height) as page:
+        page.goto(page_file.as_uri())
+        page.wait_for_selector(ready)
+        yield page
 
 
 def test_every_page_in_chromium(dashboard_env):
@@ -117,9 +134,6 @@ def test_strength_chart_legend_stays_clear_of_its_axes(tmp_path):
     The legend hung at a fixed fraction of the plot's height below it: each extra row of legend shrank the plot,
     so with many methods the legend rose over the x-axis title, scrolled, and the y-axis title was cut off.
     """
-    if not Path(live.CHROMIUM).is_file():
-        pytest.skip(f"{live.CHROMIUM} is missing (install Debian's chromium: apt-get install chromium)")
-    pytest.importorskip("playwright.sync_api")
     import pandas as pd
 
     from dashboard.charts import method_colors, strength_curves
@@ -131,11 +145,7 @@ def test_strength_chart_legend_stays_clear_of_its_axes(tmp_path):
     fig = strength_curves(part, "poisson", "psnr", methods, {m: display_name(m) for m in methods},
                           method_colors(methods), {"unet_range": (2.0, 1024.0), "autoencoder": (256.0, 256.0)})
     fig.update_layout(width=400)
-    page_file = tmp_path / "chart.html"
-    page_file.write_text(fig.to_html(include_plotlyjs=True), encoding="utf-8")
-    with chromium_page(1200) as page:
-        page.goto(page_file.as_uri())
-        page.wait_for_selector(".js-plotly-plot .legend .traces")
+    with figure_page(fig, tmp_path, 1200, ".js-plotly-plot .legend .traces") as page:
         box = page.evaluate("""() => {
             const p = document.querySelector('.js-plotly-plot'), r = s => p.querySelector(s).getBoundingClientRect();
             const items = [...p.querySelectorAll('.legend .traces')].map(e => e.getBoundingClientRect());
@@ -174,9 +184,6 @@ def test_training_chart_panel_titles_fit_side_by_side(tmp_path, arch):
     another or past the figure's edges ("Training loss (−PSNR of output − PSNR of correction)" ran over the
     next panel's title and was cut at the left; "Validation PSNR in dB (higher better)" was cut at the right).
     """
-    if not Path(live.CHROMIUM).is_file():
-        pytest.skip(f"{live.CHROMIUM} is missing (install Debian's chromium: apt-get install chromium)")
-    pytest.importorskip("playwright.sync_api")
     import json
 
     from dashboard.charts import training_curves
@@ -186,11 +193,7 @@ def test_training_chart_panel_titles_fit_side_by_side(tmp_path, arch):
     fig = training_curves(history_frame(card["history"]), card.get("val_noisy_input"), card.get("best_epoch"),
                           loss_text(card, short=True))
     fig.update_layout(width=820)
-    page_file = tmp_path / "chart.html"
-    page_file.write_text(fig.to_html(include_plotlyjs=True), encoding="utf-8")
-    with chromium_page(1000) as page:
-        page.goto(page_file.as_uri())
-        page.wait_for_selector(".js-plotly-plot .annotation-text")
+    with figure_page(fig, tmp_path, 1000, ".js-plotly-plot .annotation-text") as page:
         boxes = page.evaluate("""() => {
             const svg = document.querySelector('.js-plotly-plot .main-svg').getBoundingClientRect();
             return [...document.querySelectorAll('.js-plotly-plot .annotation-text')]
