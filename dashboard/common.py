@@ -324,26 +324,31 @@ def lab_outputs(noisy: np.ndarray, noise: NoiseSpec, wanted: list[str]
         _LAB_COMPUTED.now = False
         outputs, seconds, failed = _shared_lab_outputs(noisy, noise, tuple(wanted), str(checkpoint_dir()))
         return outputs, seconds, failed, not _LAB_COMPUTED.now
+    return (*_compute_lab_outputs(noisy, noise, wanted), False)
+
+
+def _compute_lab_outputs(noisy: np.ndarray, noise: NoiseSpec, wanted: list[str] | tuple[str, ...]
+                         ) -> tuple[dict[str, np.ndarray], float, dict[str, str]]:
+    """Run ``wanted`` on ``noisy`` now: outputs, seconds computing, learned models that failed (-> why)."""
     failed: dict[str, str] = {}
     start = time.perf_counter()
-    outputs = run_live(registry(learned=True), wanted, noisy, noise, failed)
-    return outputs, time.perf_counter() - start, failed, False
+    outputs = run_live(registry(learned=True), list(wanted), noisy, noise, failed)
+    return outputs, time.perf_counter() - start, failed
 
 
 def lab_scores(clean: np.ndarray, pictures: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
     """MAE, PSNR and SSIM of each picture against ``clean`` (kept for every visitor for small pictures)."""
-    if clean.shape[0] * clean.shape[1] <= SHARED_CACHE_PIXELS:
-        return _shared_scores(clean, pictures)
+    small = clean.shape[0] * clean.shape[1] <= SHARED_CACHE_PIXELS
+    return (_shared_scores if small else _scores)(clean, pictures)
+
+
+def _scores(clean: np.ndarray, pictures: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
     from denoising.metrics import score
 
     return {name: score(clean[None], image[None]) for name, image in pictures.items()}
 
 
-@st.cache_data(show_spinner=False, max_entries=512)
-def _shared_scores(clean: np.ndarray, pictures: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
-    from denoising.metrics import score
-
-    return {name: score(clean[None], image[None]) for name, image in pictures.items()}
+_shared_scores = st.cache_data(show_spinner=False, max_entries=512)(_scores)
 
 
 @st.cache_data(show_spinner=False, max_entries=128, hash_funcs={NoiseSpec: NoiseSpec.to_json})
@@ -366,10 +371,7 @@ def _shared_lab_outputs(noisy: np.ndarray, noise: NoiseSpec, wanted: tuple[str, 
         Learned models that could not be used -> why (the page warns, once).
     """
     _LAB_COMPUTED.now = True
-    failed: dict[str, str] = {}
-    start = time.perf_counter()
-    outputs = run_live(registry(learned=True), list(wanted), noisy, noise, failed)
-    return outputs, time.perf_counter() - start, failed
+    return _compute_lab_outputs(noisy, noise, wanted)
 
 
 def warn_left_out(failed: dict[str, str]) -> None:
