@@ -256,11 +256,6 @@ def _mean(summary: pd.DataFrame, test_set: str, noise: str, method: str, metric:
     return float(rows[f"{metric}_mean"].iloc[0])
 
 
-def _mae(value: float) -> str:
-    """MAE at the catalogue's shown precision (0.00199 and 0.00201 stay apart)."""
-    return format_score("mae", value)
-
-
 #: How a sentence names each score's mean ("the lowest average error").
 SCORE_WORDS = {"mae": "the lowest average error", "psnr": "the highest average PSNR",
                "ssim": "the highest average SSIM"}
