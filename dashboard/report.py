@@ -148,7 +148,8 @@ def scores_table_html(summary: pd.DataFrame, test_set: str, metric: str, names: 
     on a mean over fewer faces than the rest of the table.
     """
     table = headline_table(summary, test_set, metric)
-    few = fewer_faces(headline_counts(summary, test_set))
+    counts = headline_counts(summary, test_set)
+    few = fewer_faces(counts)
     marks = _cell_marks(table, metric)
     head = "".join(f'<th scope="col">{html.escape(noise_label(str(n)))}</th>' for n in table.index)
     body = []
@@ -162,7 +163,7 @@ def scores_table_html(summary: pd.DataFrame, test_set: str, metric: str, names: 
             "Orange: the noisy input where no method beats it. “—”: the method does not apply to that kind of "
             "noise (each reference told the noise handles one kind).")
     if few:
-        most = int(headline_counts(summary, test_set).max().max())
+        most = int(counts.max().max())
         note += f" “n = …”: a mean over fewer faces than the {most} of the rest: compare it with care."
     return (f'<table class="scores"><thead><tr><th scope="col">Method</th>{head}</tr></thead>'
             f'<tbody>{"".join(body)}</tbody></table><p class="caption">{html.escape(note)}</p>')
